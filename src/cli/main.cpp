@@ -1,0 +1,34 @@
+// forge: compile and run llama-family language models. One executable, one subcommand per task.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"forge: a compiler and inference engine for llama-family language models"};
+    app.set_version_flag("--version", "forge 0.1.0");
+    app.require_subcommand(1);
+    forge::cli::add_info(app);
+    forge::cli::add_inspect(app);
+    forge::cli::add_quantize(app);
+    forge::cli::add_convert(app);
+    forge::cli::add_devices(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const forge::Error& e) {
+        std::fprintf(stderr, "forge: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "forge: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "forge: internal error: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}

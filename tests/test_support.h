@@ -1,0 +1,30 @@
+// Helpers shared by the tests: where the real data is, temporary files, random data.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace forge::test {
+
+// ../shared next to the checkout, or $FORGE_SHARED.
+std::filesystem::path shared_dir();
+// True when `rel` exists under shared_dir(); otherwise the caller should GTEST_SKIP.
+bool have_shared(const std::string& rel);
+// A fresh empty directory under the system temp dir, removed at process exit.
+std::filesystem::path temp_dir();
+std::vector<uint8_t> read_file(const std::filesystem::path& p);
+void write_file(const std::filesystem::path& p, const std::vector<uint8_t>& bytes);
+// Gaussian values with per-row scales and a few outliers (never zeros): the kind of data weights are.
+std::vector<float> random_weights(size_t n, uint64_t seed, size_t row = 256);
+
+}  // namespace forge::test
+
+#define FORGE_REQUIRE_SHARED(rel)                                                            \
+    do {                                                                                     \
+        if (!forge::test::have_shared(rel))                                                  \
+            GTEST_SKIP() << "skipped: test data " << (rel) << " not found under "            \
+                         << forge::test::shared_dir() << " (set FORGE_SHARED)";              \
+    } while (0)
