@@ -7,14 +7,19 @@ namespace forge {
 
 int nearest_int(float v) { return int(std::lrintf(v)); }
 
-float fit_symmetric(const float* x, int n, int nmax, int8_t* q) {
+float signed_absmax(const float* x, int n) {
     float amax = 0, max = 0;
     for (int i = 0; i < n; ++i)
-        if (std::fabs(x[i]) > amax) {
+        if (amax < std::fabs(x[i])) {
             amax = std::fabs(x[i]);
             max = x[i];
         }
-    if (amax < 1e-30f) {
+    return max;
+}
+
+float fit_symmetric(const float* x, int n, int nmax, int8_t* q) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < 1e-30f) {
         std::fill(q, q + n, int8_t(0));
         return 0;
     }
@@ -104,13 +109,8 @@ uint8_t nearest_level(float v, const int8_t* levels, int n_levels) {
 }
 
 float fit_levels(const float* x, int n, const int8_t* levels, int n_levels, uint8_t* q) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; ++i)
-        if (std::fabs(x[i]) > amax) {
-            amax = std::fabs(x[i]);
-            max = x[i];
-        }
-    if (amax < 1e-30f) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < 1e-30f) {
         std::fill(q, q + n, nearest_level(0, levels, n_levels));
         return 0;
     }

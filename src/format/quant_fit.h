@@ -11,6 +11,9 @@ namespace forge {
 // Round to nearest, ties to even (the rounding every quantiser here uses after scaling).
 int nearest_int(float v);
 
+// The value with the largest magnitude in x[0..n), sign kept; the first one on ties; 0 if all are 0.
+float signed_absmax(const float* x, int n);
+
 // Symmetric levels -nmax..nmax-1: returns s minimising sum (x - s*q)^2 and writes q (in
 // -nmax..nmax-1). s is negative when the largest-magnitude value is positive, so that value can use
 // the extra level -nmax. Returns 0 (and q = 0) for an all-zero group.

@@ -18,17 +18,6 @@ namespace forge {
 
 namespace {
 
-// The value with the largest magnitude in x[0..n) (its sign kept); the first one on ties.
-float signed_absmax(const float* x, int n) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < n; ++j)
-        if (amax < std::fabs(x[j])) {
-            amax = std::fabs(x[j]);
-            max = x[j];
-        }
-    return max;
-}
-
 void minmax(const float* x, int n, float& min, float& max) {
     min = FLT_MAX;
     max = -FLT_MAX;
@@ -144,30 +133,41 @@ void quant_q2_K(const float* x, block_q2_K* y, int64_t nb) {
     }
 }
 
-// Q3_K: sub-blocks of 16, symmetric levels -4..3, 6-bit signed scales.
+// Q3_K and Q6_K: 16 sub-blocks of 16 with symmetric levels -nmax..nmax-1, whose scales are
+// integers -smax..smax-1 times an fp16 super-scale. Writes the super-scale, the integer sub-scales
+// ls[16] and the final quants q[256] (computed with the stored, rounded scales).
+uint16_t quant_k_symmetric(const float* x, int nmax, int smax, int* ls, int8_t* q) {
+    float scales[16];
+    for (int s = 0; s < 16; ++s) scales[s] = fit_symmetric(x + 16 * s, 16, nmax, q + 16 * s);
+    const float max_scale = signed_absmax(scales, 16);
+    if (max_scale == 0) {
+        std::fill(ls, ls + 16, 0);
+        std::fill(q, q + QK_K, int8_t(0));
+        return 0;
+    }
+    const float iscale = -float(smax) / max_scale;
+    const uint16_t d = f32_to_fp16(1 / iscale);
+    const float dq = fp16_to_f32(d);
+    for (int s = 0; s < 16; ++s) {
+        ls[s] = std::clamp(nearest_int(iscale * scales[s]), -smax, smax - 1);
+        const float dl = dq * float(ls[s]);
+        for (int j = 0; j < 16; ++j)
+            q[16 * s + j] = dl != 0 ? int8_t(std::clamp(nearest_int(x[16 * s + j] / dl), -nmax, nmax - 1)) : 0;
+    }
+    return d;
+}
+
+// Q3_K: levels -4..3, 6-bit scales; the third bit of each quant goes to hmask.
 void quant_q3_K(const float* x, block_q3_K* y, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i, x += QK_K) {
-        float scales[16];
+        int ls[16];
         int8_t q[QK_K];
-        for (int s = 0; s < 16; ++s) scales[s] = fit_symmetric(x + 16 * s, 16, 4, q + 16 * s);
-        const float max_scale = signed_absmax(scales, 16);
+        y[i].d = quant_k_symmetric(x, 4, 32, ls, q);
         std::memset(y[i].scales, 0, sizeof y[i].scales);
-        if (max_scale == 0) {
-            y[i].d = 0;
-            std::fill(q, q + QK_K, int8_t(0));
-        } else {
-            const float iscale = -32 / max_scale;
-            y[i].d = f32_to_fp16(1 / iscale);
-            const float dq = fp16_to_f32(y[i].d);
-            for (int s = 0; s < 16; ++s) {
-                const int l = std::clamp(nearest_int(iscale * scales[s]), -32, 31);
-                const int stored = l + 32;
-                y[i].scales[s % 8] |= uint8_t((stored & 0xF) << (s < 8 ? 0 : 4));
-                y[i].scales[8 + s % 4] |= uint8_t((stored >> 4) << (2 * (s / 4)));
-                const float dl = dq * float(l);
-                for (int j = 0; j < 16; ++j)
-                    q[16 * s + j] = dl != 0 ? int8_t(std::clamp(nearest_int(x[16 * s + j] / dl), -4, 3)) : 0;
-            }
+        for (int s = 0; s < 16; ++s) {
+            const int stored = ls[s] + 32;
+            y[i].scales[s % 8] |= uint8_t((stored & 0xF) << (s < 8 ? 0 : 4));
+            y[i].scales[8 + s % 4] |= uint8_t((stored >> 4) << (2 * (s / 4)));
         }
         std::memset(y[i].qs, 0, sizeof y[i].qs);
         std::memset(y[i].hmask, 0, sizeof y[i].hmask);
@@ -237,29 +237,13 @@ void quant_q5_K(const float* x, block_q5_K* y, int64_t nb) {
     }
 }
 
-// Q6_K: sub-blocks of 16, symmetric levels -32..31, int8 scales.
+// Q6_K: levels -32..31, int8 scales; low 4 bits of each quant in ql, top 2 in qh.
 void quant_q6_K(const float* x, block_q6_K* y, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i, x += QK_K) {
-        float scales[16];
+        int ls[16];
         int8_t q[QK_K];
-        for (int s = 0; s < 16; ++s) scales[s] = fit_symmetric(x + 16 * s, 16, 32, q + 16 * s);
-        const float max_scale = signed_absmax(scales, 16);
-        if (max_scale == 0) {
-            y[i].d = 0;
-            std::memset(y[i].scales, 0, sizeof y[i].scales);
-            std::fill(q, q + QK_K, int8_t(0));
-        } else {
-            const float iscale = -128 / max_scale;
-            y[i].d = f32_to_fp16(1 / iscale);
-            const float dq = fp16_to_f32(y[i].d);
-            for (int s = 0; s < 16; ++s) {
-                const int l = std::clamp(nearest_int(iscale * scales[s]), -128, 127);
-                y[i].scales[s] = int8_t(l);
-                const float dl = dq * float(l);
-                for (int j = 0; j < 16; ++j)
-                    q[16 * s + j] = dl != 0 ? int8_t(std::clamp(nearest_int(x[16 * s + j] / dl), -32, 31)) : 0;
-            }
-        }
+        y[i].d = quant_k_symmetric(x, 32, 128, ls, q);
+        for (int s = 0; s < 16; ++s) y[i].scales[s] = int8_t(ls[s]);
         std::memset(y[i].ql, 0, sizeof y[i].ql);
         std::memset(y[i].qh, 0, sizeof y[i].qh);
         for (int e = 0; e < QK_K; ++e) {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs forge's build and test dependencies from Debian 12 packages. Safe to re-run: it only
+# calls apt-get when something is missing. The CUDA toolkit is not a Debian package here; when
+# nvcc exists (/usr/local/cuda) the CUDA backend is built too, otherwise forge builds CPU-only.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  clang libclang-rt-14-dev            # libFuzzer targets and sanitizers
+  libfmt-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: dependencies present"

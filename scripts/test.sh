@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every test: installs dependencies, then
+#   1. release build (CUDA code compiled too when nvcc is present) and the whole ctest suite;
+#      tests labelled `cuda` report "skipped: no GPU" on machines without one;
+#   2. the same suite under AddressSanitizer + UBSan (debug preset);
+#   3. each libFuzzer target for FUZZ_SECONDS (default 20) from the seeds in fuzz/seeds.
+# Prints "N passed, N failed" at the end and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+failed=0
+
+bash scripts/build.sh release
+ctest --test-dir build/release --output-on-failure -j "$jobs" || failed=$((failed + 1))
+
+bash scripts/build.sh debug
+ctest --test-dir build/debug --output-on-failure -j "$jobs" -LE cuda || failed=$((failed + 1))
+
+bash scripts/build.sh fuzz
+for target in gguf safetensors hf_config; do
+  corpus=$(mktemp -d)
+  echo "fuzz_$target: ${FUZZ_SECONDS:-20} s"
+  if build/fuzz/bin/fuzz_$target -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -print_final_stats=0 \
+      "$corpus" "fuzz/seeds/$target" > "$corpus.log" 2>&1; then
+    grep -E "^Done" "$corpus.log" || true
+  else
+    tail -40 "$corpus.log"; failed=$((failed + 1))
+  fi
+  rm -rf "$corpus" "$corpus.log"
+done
+
+# Stages: ctest, ctest under sanitizers, three fuzzers.
+echo "test.sh stages: $((5 - failed)) passed, $failed failed"
+((failed == 0))
