@@ -1,0 +1,98 @@
+#include "runtime/unicode.h"
+
+#include <array>
+#include <unordered_map>
+
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+
+namespace forge {
+
+void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+        out += char(cp);
+    } else if (cp < 0x800) {
+        out += char(0xC0 | (cp >> 6));
+        out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += char(0xE0 | (cp >> 12));
+        out += char(0x80 | ((cp >> 6) & 0x3F));
+        out += char(0x80 | (cp & 0x3F));
+    } else {
+        out += char(0xF0 | (cp >> 18));
+        out += char(0x80 | ((cp >> 12) & 0x3F));
+        out += char(0x80 | ((cp >> 6) & 0x3F));
+        out += char(0x80 | (cp & 0x3F));
+    }
+}
+
+size_t utf8_complete_prefix(std::string_view s) {
+    // Look back at most 3 bytes for the lead byte of an unfinished sequence.
+    const size_t n = s.size();
+    for (size_t back = 1; back <= std::min<size_t>(3, n); ++back) {
+        const auto c = uint8_t(s[n - back]);
+        if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+        const size_t need = utf8_len(c);
+        return need > back ? n - back : n;
+    }
+    return n;
+}
+
+namespace {
+
+struct ByteMap {
+    std::array<std::string, 256> to_unicode;
+    std::unordered_map<uint32_t, uint8_t> to_byte;
+    ByteMap() {
+        // Printable bytes keep their code point; the others take U+0100 + k in byte order.
+        uint32_t next = 256;
+        for (uint32_t b = 0; b < 256; ++b) {
+            const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
+            const uint32_t cp = printable ? b : next++;
+            append_utf8(to_unicode[b], cp);
+            to_byte[cp] = uint8_t(b);
+        }
+    }
+};
+
+const ByteMap& byte_map() {
+    static const ByteMap m;
+    return m;
+}
+
+}  // namespace
+
+const std::string& byte_to_unicode(uint8_t b) { return byte_map().to_unicode[b]; }
+
+bool unicode_to_bytes(std::string_view text, std::string& out) {
+    const auto& m = byte_map().to_byte;
+    for (size_t i = 0; i < text.size();) {
+        const size_t len = std::min(utf8_len(uint8_t(text[i])), text.size() - i);
+        uint32_t cp = uint8_t(text[i]);
+        if (len > 1) {
+            cp &= 0xFFu >> (len + 1);
+            for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (uint8_t(text[i + k]) & 0x3Fu);
+        }
+        auto it = m.find(cp);
+        if (it == m.end()) return false;
+        out += char(it->second);
+        i += len;
+    }
+    return true;
+}
+
+std::string nfc(std::string_view s) {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(err);
+    if (U_FAILURE(err)) return std::string(s);
+    const icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
+    if (n->isNormalized(in, err) && U_SUCCESS(err)) return std::string(s);
+    err = U_ZERO_ERROR;
+    const icu::UnicodeString out = n->normalize(in, err);
+    if (U_FAILURE(err)) return std::string(s);
+    std::string r;
+    out.toUTF8String(r);
+    return r;
+}
+
+}  // namespace forge

@@ -1,0 +1,37 @@
+// UTF-8 helpers for the tokenizers: character lengths, the GPT-2 byte <-> unicode mapping used by
+// byte-level BPE, and NFC normalisation (through ICU).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace forge {
+
+// Length of the UTF-8 sequence starting with `lead` (1 for a stray continuation byte, so callers
+// always make progress on invalid input).
+inline size_t utf8_len(uint8_t lead) {
+    if (lead < 0x80) return 1;
+    if ((lead & 0xE0) == 0xC0) return 2;
+    if ((lead & 0xF0) == 0xE0) return 3;
+    if ((lead & 0xF8) == 0xF0) return 4;
+    return 1;
+}
+
+// Appends the UTF-8 encoding of `cp`.
+void append_utf8(std::string& out, uint32_t cp);
+
+// Number of bytes at the start of `s` that form complete UTF-8 characters: what can be printed
+// now when streaming; the rest waits for the next token's bytes.
+size_t utf8_complete_prefix(std::string_view s);
+
+// GPT-2's byte-level BPE maps each byte to a printable code point (bytes 33..126 etc. map to
+// themselves, the rest to U+0100 and up). byte_to_unicode returns its UTF-8; unicode_to_byte
+// reverses a whole token text, returning false if a character is not in the map.
+const std::string& byte_to_unicode(uint8_t b);
+bool unicode_to_bytes(std::string_view text, std::string& out);
+
+// Unicode NFC normalisation; invalid UTF-8 is returned unchanged.
+std::string nfc(std::string_view s);
+
+}  // namespace forge
