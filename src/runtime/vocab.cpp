@@ -20,6 +20,7 @@ void Vocab::index() {
     score.resize(text.size(), 0.0f);
     lstrip.resize(text.size(), false);
     rstrip.resize(text.size(), false);
+    normalized.resize(text.size(), false);
 }
 
 void Vocab::add_merge(int32_t rank, const std::string& left, const std::string& right) {

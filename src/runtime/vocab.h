@@ -46,6 +46,9 @@ struct Vocab {
     std::vector<float> score;        // spm merge priority
     std::vector<TokenAttr> attr;
     std::vector<bool> lstrip, rstrip;  // added tokens that swallow whitespace on their left/right
+    // Hugging Face added tokens with "normalized": true are matched, in their normalised form, in
+    // the normalised text rather than in the raw text.
+    std::vector<bool> normalized;
     std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> id_of;
     // bpe: (left id, right id) -> (rank, merged id)
     std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;

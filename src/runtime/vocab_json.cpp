@@ -160,7 +160,7 @@ Vocab vocab_from_tokenizer_json(const std::string& path) {
     }
     struct Added {
         int32_t id;
-        bool special, lstrip, rstrip;
+        bool special, lstrip, rstrip, normalized;
     };
     std::vector<Added> added;
     for (const auto& a : tok.value("added_tokens", json::array())) {
@@ -168,13 +168,14 @@ Vocab vocab_from_tokenizer_json(const std::string& path) {
             throw FormatError(fmt::format("{}: added token without an integer id", path));
         put(a["id"].get<int64_t>(), str(a, "content"));
         added.push_back({a["id"].get<int32_t>(), boolean(a, "special", false), boolean(a, "lstrip", false),
-                         boolean(a, "rstrip", false)});
+                         boolean(a, "rstrip", false), boolean(a, "normalized", false)});
     }
     v.index();
     for (const auto& a : added) {
         v.attr[size_t(a.id)] = a.special ? TokenAttr::control : TokenAttr::user_defined;
         v.lstrip[size_t(a.id)] = a.lstrip;
         v.rstrip[size_t(a.id)] = a.rstrip;
+        v.normalized[size_t(a.id)] = a.normalized;
     }
     for (int b = 0; b < 256; ++b)
         if (v.byte_token[b] >= 0 && v.attr[size_t(v.byte_token[b])] == TokenAttr::normal) v.attr[size_t(v.byte_token[b])] = TokenAttr::byte;
