@@ -4,6 +4,7 @@
 #include <span>
 
 #include "format/gguf.h"
+#include "runtime/tokenizer.h"
 #include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -14,6 +15,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             volatile uint8_t a = t.data[0], b = t.data[t.n_bytes - 1];
             (void)a;
             (void)b;
+        }
+        // A vocabulary in the metadata must load into a working tokenizer or be refused.
+        try {
+            const forge::Tokenizer tok(forge::vocab_from_gguf(f.metadata(), "fuzz.gguf"));
+            (void)tok.decode(tok.encode("Hello world <s>"), true);
+        } catch (const forge::Error&) {
         }
     } catch (const forge::FormatError&) {
     }

@@ -18,7 +18,7 @@ bash scripts/build.sh debug
 ctest --test-dir build/debug --output-on-failure -j "$jobs" -LE cuda || failed=$((failed + 1))
 
 bash scripts/build.sh fuzz
-for target in gguf safetensors hf_config; do
+for target in gguf safetensors hf_config tokenizer_json chat_template; do
   corpus=$(mktemp -d)
   echo "fuzz_$target: ${FUZZ_SECONDS:-20} s"
   if build/fuzz/bin/fuzz_$target -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -print_final_stats=0 \
@@ -30,6 +30,6 @@ for target in gguf safetensors hf_config; do
   rm -rf "$corpus" "$corpus.log"
 done
 
-# Stages: ctest, ctest under sanitizers, three fuzzers.
-echo "test.sh stages: $((5 - failed)) passed, $failed failed"
+# Stages: ctest, ctest under sanitizers, five fuzzers.
+echo "test.sh stages: $((7 - failed)) passed, $failed failed"
 ((failed == 0))

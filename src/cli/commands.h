@@ -13,5 +13,6 @@ void add_convert(CLI::App& app);
 void add_devices(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
+void add_apply_template(CLI::App& app);
 
 }  // namespace forge::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     forge::cli::add_convert(app);
     forge::cli::add_tokenize(app);
     forge::cli::add_detokenize(app);
+    forge::cli::add_apply_template(app);
     forge::cli::add_devices(app);
     try {
         app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "runtime/tokenizer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <queue>
 #include <utility>
@@ -367,7 +368,10 @@ std::string Tokenizer::piece(int32_t id, bool render_special) const {
         case TokenAttr::unknown:
         case TokenAttr::unused: return render_special ? t : std::string();
         case TokenAttr::byte:
-            if (t.size() == 6 && t.starts_with("<0x")) return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
+            if (t.size() == 6 && t.starts_with("<0x") && t[5] == '>') {
+                unsigned byte = 0;
+                if (std::from_chars(t.data() + 3, t.data() + 5, byte, 16).ptr == t.data() + 5) return std::string(1, char(byte));
+            }
             break;
         case TokenAttr::normal:
         case TokenAttr::user_defined: break;  // added tokens go through the same decoding

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace forge {
 
 class GgufMetadata;
@@ -76,5 +78,7 @@ struct Vocab {
 Vocab vocab_from_gguf(const GgufMetadata& meta, const std::string& source);
 // From tokenizer.json (and tokenizer_config.json in the same directory when present).
 Vocab vocab_from_tokenizer_json(const std::string& path);
+// The same from parsed documents; `source` names them in errors.
+Vocab vocab_from_tokenizer_json(const nlohmann::json& tok, const nlohmann::json& cfg, const std::string& source);
 
 }  // namespace forge

@@ -137,10 +137,27 @@ int32_t token_id(const json& cfg, const char* key, const Vocab& v) {
 
 }  // namespace
 
+namespace {
+Vocab parse_tokenizer_json(const json& tok, const json& cfg, const std::string& path);
+}  // namespace
+
 Vocab vocab_from_tokenizer_json(const std::string& path) {
-    const json tok = load(path);
     const fs::path cfg_path = fs::path(path).parent_path() / "tokenizer_config.json";
-    const json cfg = fs::exists(cfg_path) ? load(cfg_path) : json::object();
+    return vocab_from_tokenizer_json(load(path), fs::exists(cfg_path) ? load(cfg_path) : json::object(), path);
+}
+
+Vocab vocab_from_tokenizer_json(const json& tok, const json& cfg, const std::string& path) {
+    // Fields of an unexpected JSON type surface as nlohmann exceptions; they are bad input too.
+    try {
+        return parse_tokenizer_json(tok, cfg.is_object() ? cfg : json::object(), path);
+    } catch (const json::exception& e) {
+        throw FormatError(fmt::format("{}: unexpected structure: {}", path, e.what()));
+    }
+}
+
+namespace {
+
+Vocab parse_tokenizer_json(const json& tok, const json& cfg, const std::string& path) {
     if (!tok.is_object() || !tok.contains("model") || !tok["model"].is_object())
         throw FormatError(fmt::format("{}: no \"model\" object", path));
     const json& model = tok["model"];
@@ -216,5 +233,7 @@ Vocab vocab_from_tokenizer_json(const std::string& path) {
     if (v.add_bos && v.bos < 0) throw FormatError(fmt::format("{}: adds a BOS token but none is defined", path));
     return v;
 }
+
+}  // namespace
 
 }  // namespace forge

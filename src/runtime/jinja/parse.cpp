@@ -2,6 +2,8 @@
 // newline dropped, lstrip_blocks, trim_blocks, {% generation %} markers removed), then a lexer
 // splits text from tags and a recursive-descent parser follows Jinja2's operator precedence:
 // or < and < not < comparisons/in/is < ~ < + - < * / // % < ** < unary < filters/postfix.
+#include <charconv>
+#include <cstring>
 #include <regex>
 
 #include <fmt/format.h>
@@ -149,8 +151,9 @@ std::vector<Tok> lex(const std::string& src) {
                     while (e < src.size() && std::isdigit((unsigned char)src[e])) ++e;
                 }
                 Tok t{is_float ? Tok::floating : Tok::integer, src.substr(pos, e - pos), line};
-                if (is_float) t.f = std::stod(t.s);
-                else t.i = std::stoll(t.s);
+                const char* first = src.data() + pos;
+                const auto r = is_float ? std::from_chars(first, src.data() + e, t.f) : std::from_chars(first, src.data() + e, t.i);
+                if (r.ec != std::errc()) fail(line, fmt::format("number '{}' is out of range", t.s));
                 toks.push_back(t);
                 pos = e;
             } else if (c == '\'' || c == '"') {
@@ -175,8 +178,10 @@ std::vector<Tok> lex(const std::string& src) {
                         case '\'': case '"': case '\\': s += src[e]; break;
                         case 'x': case 'u': {
                             const size_t n = src[e] == 'x' ? 2 : 4;
-                            if (e + n >= src.size()) fail(line, "bad escape in string");
-                            const uint32_t cp = uint32_t(std::stoul(src.substr(e + 1, n), nullptr, 16));
+                            uint32_t cp = 0;
+                            if (e + n >= src.size() ||
+                                std::from_chars(src.data() + e + 1, src.data() + e + 1 + n, cp, 16).ptr != src.data() + e + 1 + n)
+                                fail(line, "bad hexadecimal escape in string");
                             std::string u;
                             if (cp < 0x80) u += char(cp);
                             else if (cp < 0x800) { u += char(0xC0 | (cp >> 6)); u += char(0x80 | (cp & 0x3F)); }

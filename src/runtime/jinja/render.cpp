@@ -91,6 +91,12 @@ List iterate(const Value& v, int line) {
     }
 }
 
+// Bounds that keep a hostile template from exhausting memory, time or stack.
+constexpr int64_t kMaxRange = 1 << 20;          // elements of one range()
+constexpr size_t kMaxString = size_t(1) << 26;  // bytes of one repeated string
+constexpr int64_t kMaxIterations = 10'000'000;  // loop iterations in one render
+constexpr int kMaxCallDepth = 200;              // nested macro calls
+
 class Renderer {
 public:
     explicit Renderer(const nlohmann::json& ctx) {
@@ -102,6 +108,8 @@ public:
             else if (a.pos.size() >= 2) { start = a.pos[0].i; stop = a.pos[1].i; if (a.pos.size() > 2) step = a.pos[2].i; }
             else throw TemplateError("range() needs arguments");
             if (step == 0) throw TemplateError("range() step must not be zero");
+            const double n = (double(stop) - double(start)) / double(step);
+            if (n > double(kMaxRange)) throw TemplateError(fmt::format("range() of {} elements is too large", n));
             List l;
             for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) l.push_back(Value::of(i));
             return Value::of_list(std::move(l));
@@ -219,6 +227,7 @@ private:
             loop.set("nextitem", k + 1 < len ? items[size_t(k + 1)] : Value());
             scopes_.back()["loop"] = Value::of_dict(std::move(loop));
             bind_targets(n, items[size_t(k)]);
+            if (++iterations_ > kMaxIterations) fail(n.line, "too many loop iterations");
             if (exec_flow(*n.body, out) == Flow::break_) break;
         }
         scopes_.pop_back();
@@ -232,6 +241,8 @@ private:
     void define_macro(const Node& n) {
         const Node* node = &n;
         scopes_.back()[n.text] = Value::of_function([this, node](Args& a) {
+            if (call_depth_ >= kMaxCallDepth) fail(node->line, "macro calls nested too deeply");
+            ++call_depth_;
             scopes_.emplace_back();
             for (size_t k = 0; k < node->params.size(); ++k) {
                 const auto& [name, def] = node->params[k];
@@ -242,6 +253,7 @@ private:
             std::string s;
             exec(*node->body, s);
             scopes_.pop_back();
+            --call_depth_;
             return Value::of(std::move(s));
         });
     }
@@ -336,6 +348,7 @@ private:
             }
         }
         if (op == "*" && a.type == Value::Type::string && b.type == Value::Type::integer) {
+            if (b.i > 0 && a.s.size() * size_t(b.i) > kMaxString) fail(e.line, "repeated string is too large");
             std::string s;
             for (int64_t k = 0; k < b.i; ++k) s += a.s;
             return Value::of(std::move(s));
@@ -346,8 +359,10 @@ private:
         if (op == "+") return ints ? Value::of(a.i + b.i) : Value::of(a.number() + b.number());
         if (op == "-") return ints ? Value::of(a.i - b.i) : Value::of(a.number() - b.number());
         if (op == "*") return ints ? Value::of(a.i * b.i) : Value::of(a.number() * b.number());
-        if (op == "**") return ints && b.i >= 0 ? Value::of(int64_t(std::llround(std::pow(a.number(), b.number()))))
-                                                : Value::of(std::pow(a.number(), b.number()));
+        if (op == "**") {
+            const double p = std::pow(a.number(), b.number());
+            return ints && b.i >= 0 && std::fabs(p) < 9e18 ? Value::of(int64_t(std::llround(p))) : Value::of(p);
+        }
         if (b.number() == 0) fail(e.line, "division by zero");
         if (op == "/") return Value::of(a.number() / b.number());
         if (op == "//") return ints ? Value::of(int64_t(std::floor(double(a.i) / double(b.i)))) : Value::of(std::floor(a.number() / b.number()));
@@ -775,6 +790,8 @@ private:
     }
 
     std::vector<Scope> scopes_;
+    int64_t iterations_ = 0;
+    int call_depth_ = 0;
 };
 
 }  // namespace
