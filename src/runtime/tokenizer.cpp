@@ -1,6 +1,7 @@
 #include "runtime/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <charconv>
 #include <filesystem>
 #include <queue>
@@ -194,7 +195,10 @@ void Tokenizer::encode_text(std::string_view text, bool after_special, bool pars
     for (const auto& f : split_special(s, parse_special, normalized_specials_)) {
         if (f.token >= 0) out.push_back(f.token);
         else
-            for (const auto& word : pre_tokenize(std::string(f.text))) encode_bpe(word, out);
+            for (const auto& word : pre_tokenize(std::string(f.text))) {
+                if (v_.model == TokenizerModel::unigram) encode_unigram(word, out);
+                else encode_bpe(word, out);
+            }
     }
 }
 
@@ -358,6 +362,55 @@ void Tokenizer::encode_bpe(std::string_view word, std::vector<int32_t>& out) con
         try_add(p.left);
     }
     for (int i = 0; i >= 0 && !sym.empty(); i = sym[size_t(i)].next) out.push_back(sym[size_t(i)].id);
+}
+
+// Unigram: the segmentation of `word` whose pieces' scores sum highest (Viterbi over character
+// positions; ties go to the path whose last piece starts earliest, as the reference does).
+// A character no piece covers scores min_score - 10 as <unk>; consecutive unknowns fuse, or with
+// byte fallback become <0xXX> tokens.
+void Tokenizer::encode_unigram(std::string_view word, std::vector<int32_t>& out) const {
+    std::vector<size_t> off;  // byte offset of each character, then the end
+    for (size_t i = 0; i < word.size(); i += std::min(utf8_len(uint8_t(word[i])), word.size() - i)) off.push_back(i);
+    off.push_back(word.size());
+    const size_t n = off.size() - 1;
+    if (n == 0) return;
+    float min_score = 0;
+    for (float s : v_.score) min_score = std::min(min_score, s);
+    const double unk_score = double(min_score) - 10.0;
+    std::vector<double> best(n + 1, -INFINITY);
+    std::vector<std::pair<size_t, int32_t>> back(n + 1, {0, -1});  // (start, token) of the last piece
+    best[0] = 0;
+    for (size_t i = 0; i < n; ++i) {
+        bool single = false;
+        for (size_t j = i + 1; j <= n && off[j] - off[i] <= v_.max_token_bytes; ++j) {
+            auto it = v_.id_of.find(word.substr(off[i], off[j] - off[i]));
+            if (it == v_.id_of.end()) continue;
+            single |= j == i + 1;
+            const double cand = best[i] + (it->second == v_.unk ? unk_score : double(v_.score[size_t(it->second)]));
+            if (back[j].second < 0 || cand > best[j]) {
+                best[j] = cand;
+                back[j] = {i, it->second};
+            }
+        }
+        if (!single && (back[i + 1].second < 0 || best[i] + unk_score > best[i + 1])) {
+            best[i + 1] = best[i] + unk_score;
+            back[i + 1] = {i, -2};  // -2: an unknown character
+        }
+    }
+    std::vector<std::pair<size_t, int32_t>> path;  // (start, token) from the end backwards
+    for (size_t e = n; e > 0; e = back[e].first) path.emplace_back(back[e].first, back[e].second);
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+        if (it->second != -2) {
+            out.push_back(it->second);
+            continue;
+        }
+        const std::string_view ch = word.substr(off[it->first], off[it->first + 1] - off[it->first]);
+        if (v_.byte_fallback && std::all_of(ch.begin(), ch.end(), [&](char c) { return v_.byte_token[uint8_t(c)] >= 0; })) {
+            for (char c : ch) out.push_back(v_.byte_token[uint8_t(c)]);
+        } else if (v_.unk >= 0 && (out.empty() || out.back() != v_.unk)) {
+            out.push_back(v_.unk);
+        }
+    }
 }
 
 std::string Tokenizer::piece(int32_t id, bool render_special) const {

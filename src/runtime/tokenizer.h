@@ -51,6 +51,7 @@ private:
     void encode_text(std::string_view text, bool after_special, bool parse_special, std::vector<int32_t>& out) const;
     void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
     void encode_bpe(std::string_view word, std::vector<int32_t>& out) const;
+    void encode_unigram(std::string_view word, std::vector<int32_t>& out) const;
     std::vector<std::string> pre_tokenize(std::string text) const;
 
     Vocab v_;

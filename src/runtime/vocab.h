@@ -21,7 +21,9 @@ enum class TokenAttr : uint8_t { normal = 1, unknown = 2, control = 3, user_defi
 //   spm: SentencePiece as llama.cpp runs it: merge the adjacent pair whose concatenation is the
 //        highest-scoring token, unknown characters as <0xXX> byte tokens (GGUF model "llama").
 //   bpe: merge the adjacent pair with the lowest merge rank (GGUF "gpt2", tokenizer.json BPE).
-enum class TokenizerModel { spm, bpe };
+//   unigram: the segmentation with the highest total piece score (tokenizer.json Unigram), found by
+//        Viterbi; unknown characters score min_score - 10.
+enum class TokenizerModel { spm, bpe, unigram };
 
 // One step of a Hugging Face pre-tokenizer, applied to every piece in turn.
 struct PreTokenizeStep {
@@ -67,6 +69,8 @@ struct Vocab {
 
     int32_t bos = -1, eos = -1, unk = -1, pad = -1;
     bool add_bos = false, add_eos = false;
+
+    size_t max_token_bytes = 0;      // unigram: longest piece, bounds the Viterbi window
 
     int32_t size() const { return int32_t(text.size()); }
     // Fills id_of and byte_token from `text`; call after filling text/attr.

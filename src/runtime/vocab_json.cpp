@@ -161,19 +161,31 @@ Vocab parse_tokenizer_json(const json& tok, const json& cfg, const std::string& 
     if (!tok.is_object() || !tok.contains("model") || !tok["model"].is_object())
         throw FormatError(fmt::format("{}: no \"model\" object", path));
     const json& model = tok["model"];
-    if (str(model, "type") != "BPE") unsupported(path, "tokenizer model", model);
-    if (!model.contains("vocab") || !model["vocab"].is_object()) throw FormatError(fmt::format("{}: BPE model without vocab", path));
-
+    const std::string type = str(model, "type");
+    if (type != "BPE" && type != "Unigram") unsupported(path, "tokenizer model", model);
     Vocab v;
-    v.model = TokenizerModel::bpe;
+    v.model = type == "BPE" ? TokenizerModel::bpe : TokenizerModel::unigram;
+    if (type == "BPE" ? !model.contains("vocab") || !model["vocab"].is_object()
+                      : !model.contains("vocab") || !model["vocab"].is_array())
+        throw FormatError(fmt::format("{}: {} model without a vocab {}", path, type, type == "BPE" ? "object" : "list"));
     auto put = [&](int64_t id, const std::string& text) {
         if (id < 0 || id > (int64_t(1) << 24)) throw FormatError(fmt::format("{}: token id {} out of range", path, id));
         if (size_t(id) >= v.text.size()) v.text.resize(size_t(id) + 1);
         v.text[size_t(id)] = text;
     };
-    for (const auto& [text, id] : model["vocab"].items()) {
-        if (!id.is_number_integer()) throw FormatError(fmt::format("{}: vocab entry '{}' has no integer id", path, text));
-        put(id.get<int64_t>(), text);
+    std::vector<float> unigram_scores;
+    if (v.model == TokenizerModel::bpe) {
+        for (const auto& [text, id] : model["vocab"].items()) {
+            if (!id.is_number_integer()) throw FormatError(fmt::format("{}: vocab entry '{}' has no integer id", path, text));
+            put(id.get<int64_t>(), text);
+        }
+    } else {
+        for (const auto& e : model["vocab"]) {  // [piece, score]; the id is the position
+            if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+                throw FormatError(fmt::format("{}: Unigram vocab entry {} is not [piece, score]", path, unigram_scores.size()));
+            put(int64_t(unigram_scores.size()), e[0].get<std::string>());
+            unigram_scores.push_back(e[1].get<float>());
+        }
     }
     struct Added {
         int32_t id;
@@ -208,6 +220,15 @@ Vocab parse_tokenizer_json(const json& tok, const json& cfg, const std::string& 
             v.add_merge(rank++, m[0].get<std::string>(), m[1].get<std::string>());
         } else {
             throw FormatError(fmt::format("{}: merge {} is neither \"a b\" nor [a, b]", path, rank));
+        }
+    }
+    if (v.model == TokenizerModel::unigram) {
+        std::copy(unigram_scores.begin(), unigram_scores.end(), v.score.begin());
+        for (const auto& t : v.text) v.max_token_bytes = std::max(v.max_token_bytes, t.size());
+        if (model.contains("unk_id") && model["unk_id"].is_number_integer()) {
+            const int64_t unk = model["unk_id"].get<int64_t>();
+            if (unk < 0 || unk >= v.size()) throw FormatError(fmt::format("{}: unk_id {} is outside the vocabulary", path, unk));
+            v.unk = int32_t(unk);
         }
     }
     v.byte_fallback = boolean(model, "byte_fallback", false);
