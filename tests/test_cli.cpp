@@ -78,6 +78,23 @@ TEST(Cli, QuantizeThenInfo) {
     EXPECT_NE(r.out.find("Q8_0 (general.file_type 7)"), std::string::npos) << r.out;
 }
 
+TEST(Cli, RunGeneratesTheGoldenText) {
+    FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+    const auto r = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
+                         " -p 'Once upon a time' -n 40 --temp 0");
+    ASSERT_EQ(r.code, 0) << r.out;
+    // DATA.md: greedy output for "Once upon a time" starts with this.
+    EXPECT_NE(r.out.find("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                         "One day, she saw a big, red ball."),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("tok/s"), std::string::npos) << r.out;
+    const auto t = forge("trace -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf"));
+    ASSERT_EQ(t.code, 0) << t.out;
+    EXPECT_NE(t.out.find("program: 78 ops"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("attention  attn[T, 64]"), std::string::npos) << t.out;
+}
+
 // Exit code 1 and a single line "forge: error: ..." containing `needle`.
 void expect_clean_error(const std::string& args, const std::string& needle) {
     const auto r = forge(args);
@@ -107,6 +124,9 @@ TEST(Cli, BadInputIsAOneLineError) {
         expect_clean_error("quantize " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " " +
                                q(dir / "x.gguf") + " Q9_9",
                            "unknown type 'Q9_9'");
+        expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
+                               " -c 8 -p 'a prompt that is much longer than eight tokens of context'",
+                           "the prompt is");
     }
 }
 

@@ -14,5 +14,7 @@ void add_devices(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
 void add_apply_template(CLI::App& app);
+void add_run(CLI::App& app);
+void add_trace(CLI::App& app);
 
 }  // namespace forge::cli

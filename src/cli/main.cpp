@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
     CLI::App app{"forge: a compiler and inference engine for llama-family language models"};
     app.set_version_flag("--version", "forge 0.1.0");
     app.require_subcommand(1);
+    forge::cli::add_run(app);
+    forge::cli::add_trace(app);
     forge::cli::add_info(app);
     forge::cli::add_inspect(app);
     forge::cli::add_quantize(app);

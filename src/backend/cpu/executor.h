@@ -1,0 +1,30 @@
+// Runs a Program on the CPU with the reference kernels. Owns the activation buffers and the KV
+// cache (float32, [n_layer][n_ctx][n_embd_kv]); positions run 0..n_ctx-1.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "plan/program.h"
+
+namespace forge {
+
+class CpuExecutor {
+public:
+    CpuExecutor(const Program& program, int64_t n_ctx);
+
+    // Runs `tokens` at positions pos.. pos+T-1 (T = tokens.size()), appending their K/V to the
+    // cache; returns the logits, [T, n_vocab]. Throws forge::Error when the positions pass n_ctx.
+    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos);
+    int64_t n_ctx() const { return n_ctx_; }
+    int64_t n_vocab() const { return p_.config.n_vocab; }
+
+private:
+    const Program& p_;
+    int64_t n_ctx_;
+    std::vector<std::vector<float>> buf_;
+    std::vector<float> k_cache_, v_cache_;
+};
+
+}  // namespace forge
