@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/cpu/executor.h"
+#include "model/gguf_export.h"
+#include "runtime/perplexity.h"
+#include "runtime/tokenizer.h"
 #include "model/weights.h"
 #include "plan/program.h"
 #include "test_support.h"
@@ -61,6 +64,37 @@ TEST(Engine, PositionsBeyondContextAreAnError) {
     EXPECT_THROW(ex.forward(std::span<const int32_t>(five.data(), 1), 4), Error);
     const std::vector<int32_t> bad = {1, 100000};
     EXPECT_THROW(ex.forward(bad, 0), Error);
+}
+
+// Quantised weights keep perplexity close to F32 (llama.cpp's method, on llama2.c's greedy text).
+TEST(Engine, QuantisedPerplexityCloseToF32) {
+    FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+    const auto f32_path = test::shared_dir() / "models/stories260K/stories260K.gguf";
+    const auto text = test::read_file(test::shared_dir() / "models/stories260K/llama2c_run_greedy_bos.txt");
+    const Tokenizer tok = Tokenizer::open(f32_path.string());
+    const auto tokens = tok.encode(std::string(text.begin(), text.end()));
+    auto ppl_of = [&](const std::string& path) {
+        const auto src = ModelSource::open(path);
+        const Program program = build_program(src.config(), bind_weights(src));
+        CpuExecutor ex(program, 64);
+        return perplexity(ex, tokens, 64, tok.bos());
+    };
+    const auto base = ppl_of(f32_path.string());
+    EXPECT_EQ(base.chunks, int64_t(tokens.size()) / 64);
+    EXPECT_GT(base.ppl, 1.0);
+    EXPECT_LT(base.ppl, 3.0);  // the text is the model's own greedy output
+    const auto src = ModelSource::open(f32_path.string());
+    for (const auto& [type, tolerance] : {std::pair{"Q8_0", 0.01}, std::pair{"Q4_0", 0.15}}) {
+        const auto path = test::temp_dir() / (std::string(type) + ".gguf");
+        ExportOptions opt;
+        opt.preset = quant_preset(type);
+        export_gguf(src, path.string(), opt);
+        const double ppl = ppl_of(path.string()).ppl;
+        std::printf("stories260K c=64: F32 PPL %.4f, %s PPL %.4f\n", base.ppl, type, ppl);
+        EXPECT_NEAR(ppl, base.ppl, base.ppl * tolerance) << type;
+    }
+    CpuExecutor ex(build_program(src.config(), bind_weights(src)), 64);
+    EXPECT_THROW(perplexity(ex, std::span<const int32_t>(tokens.data(), 100), 64, tok.bos()), Error);
 }
 
 }  // namespace

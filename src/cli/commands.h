@@ -16,5 +16,7 @@ void add_detokenize(CLI::App& app);
 void add_apply_template(CLI::App& app);
 void add_run(CLI::App& app);
 void add_trace(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace forge::cli

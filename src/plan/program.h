@@ -1,7 +1,8 @@
 // The Program: forgellm's IR. A flat list of ops over named activation buffers, with every shape
 // resolved from the ModelConfig. Each buffer is a [T, cols] float matrix, T being the number of
 // tokens in the batch being run (the prompt when prefilling, 1 when decoding), so one Program
-// serves both. `forge trace` prints it; backends execute it op by op.
+// serves both. `forge trace` prints it; backends execute it op by op. Ops point at weights inside
+// a ModelSource (TensorRef), which must outlive the Program.
 #pragma once
 
 #include <cstdint>

@@ -21,7 +21,7 @@ std::vector<float> to_f32(const TensorRef& t) {
 
 }  // namespace
 
-CpuExecutor::CpuExecutor(const Program& program, int64_t n_ctx) : p_(program), n_ctx_(n_ctx) {
+CpuExecutor::CpuExecutor(Program program, int64_t n_ctx) : p_(std::move(program)), n_ctx_(n_ctx) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
     const ModelConfig& c = p_.config;
     const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * size_t(c.n_embd_kv());

@@ -1,5 +1,6 @@
 // Runs a Program on the CPU with the reference kernels. Owns the activation buffers and the KV
-// cache (float32, [n_layer][n_ctx][n_embd_kv]); positions run 0..n_ctx-1.
+// cache (float32, [n_layer][n_ctx][n_embd_kv]); positions run 0..n_ctx-1. The Program's weights
+// point into the ModelSource's mapped files, which must outlive the executor.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@ namespace forge {
 
 class CpuExecutor {
 public:
-    CpuExecutor(const Program& program, int64_t n_ctx);
+    CpuExecutor(Program program, int64_t n_ctx);
 
     // Runs `tokens` at positions pos.. pos+T-1 (T = tokens.size()), appending their K/V to the
     // cache; returns the logits, [T, n_vocab]. Throws forge::Error when the positions pass n_ctx.
@@ -21,7 +22,7 @@ public:
     int64_t n_vocab() const { return p_.config.n_vocab; }
 
 private:
-    const Program& p_;
+    const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
     int64_t n_ctx_;
     std::vector<std::vector<float>> buf_;
     std::vector<float> k_cache_, v_cache_;
