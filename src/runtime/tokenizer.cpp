@@ -32,8 +32,6 @@ std::string replace_all(std::string_view s, std::string_view from, std::string_v
     return out;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
 // Splits each piece so that every `delim` ends the piece it is in.
 std::vector<std::string> split_after(const std::vector<std::string>& pieces, std::string_view delim) {
     std::vector<std::string> out;
@@ -143,12 +141,12 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
         }
         size_t text_end = i;
         if (v_.lstrip[size_t(found)])
-            while (text_end > start && is_space(text[text_end - 1])) --text_end;
+            while (text_end > start && is_ascii_space(text[text_end - 1])) --text_end;
         if (text_end > start) out.push_back({-1, text.substr(start, text_end - start)});
         out.push_back({found, {}});
         i += found_len;
         if (v_.rstrip[size_t(found)])
-            while (i < text.size() && is_space(text[i])) ++i;
+            while (i < text.size() && is_ascii_space(text[i])) ++i;
         start = i;
     }
     if (start < text.size()) out.push_back({-1, text.substr(start)});

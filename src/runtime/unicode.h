@@ -18,6 +18,10 @@ inline size_t utf8_len(uint8_t lead) {
     return 1;
 }
 
+// Space, tab, newline, carriage return, vertical tab, form feed: what Python's str.strip()
+// and JavaScript's trim() agree on in ASCII.
+inline bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
 // Appends the UTF-8 encoding of `cp`.
 void append_utf8(std::string& out, uint32_t cp);
 

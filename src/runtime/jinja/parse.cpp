@@ -10,12 +10,11 @@
 
 #include "runtime/jinja/ast.h"
 #include "runtime/jinja/template.h"
+#include "runtime/unicode.h"
 
 namespace forge::jinja {
 
 namespace {
-
-bool is_js_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 std::string preprocess(std::string src) {
     if (!src.empty() && src.back() == '\n') src.pop_back();
@@ -80,7 +79,7 @@ std::vector<Tok> lex(const std::string& src) {
     auto add_text = [&](std::string t) {
         if (trim_next) {
             size_t k = 0;
-            while (k < t.size() && is_js_space(t[k])) ++k;
+            while (k < t.size() && is_ascii_space(t[k])) ++k;
             t.erase(0, k);
             trim_next = false;
         }
@@ -89,7 +88,7 @@ std::vector<Tok> lex(const std::string& src) {
     auto trim_prev_text = [&] {
         if (!toks.empty() && toks.back().t == Tok::text) {
             auto& t = toks.back().s;
-            while (!t.empty() && is_js_space(t.back())) t.pop_back();
+            while (!t.empty() && is_ascii_space(t.back())) t.pop_back();
             if (t.empty()) toks.pop_back();
         }
     };
@@ -125,7 +124,7 @@ std::vector<Tok> lex(const std::string& src) {
         const std::string closer = kind == '{' ? "}}" : "%}";
         int depth = 0;
         for (;;) {
-            while (pos < src.size() && is_js_space(src[pos])) line += src[pos++] == '\n';
+            while (pos < src.size() && is_ascii_space(src[pos])) line += src[pos++] == '\n';
             if (pos >= src.size()) fail(line, "unterminated tag");
             if (depth == 0 && src.compare(pos, 3, "-" + closer) == 0) {
                 trim_next = true;
@@ -182,11 +181,7 @@ std::vector<Tok> lex(const std::string& src) {
                             if (e + n >= src.size() ||
                                 std::from_chars(src.data() + e + 1, src.data() + e + 1 + n, cp, 16).ptr != src.data() + e + 1 + n)
                                 fail(line, "bad hexadecimal escape in string");
-                            std::string u;
-                            if (cp < 0x80) u += char(cp);
-                            else if (cp < 0x800) { u += char(0xC0 | (cp >> 6)); u += char(0x80 | (cp & 0x3F)); }
-                            else { u += char(0xE0 | (cp >> 12)); u += char(0x80 | ((cp >> 6) & 0x3F)); u += char(0x80 | (cp & 0x3F)); }
-                            s += u;
+                            append_utf8(s, cp);
                             e += n;
                             break;
                         }

@@ -12,6 +12,7 @@
 
 #include "runtime/jinja/ast.h"
 #include "runtime/jinja/template.h"
+#include "runtime/unicode.h"
 
 namespace forge::jinja {
 
@@ -36,10 +37,8 @@ const char* type_name(const Value& v) {
     return "?";
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
 std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-    auto drop = [&](char c) { return chars.type == Value::Type::string ? chars.s.find(c) != std::string::npos : is_space(c); };
+    auto drop = [&](char c) { return chars.type == Value::Type::string ? chars.s.find(c) != std::string::npos : is_ascii_space(c); };
     size_t b = 0, e = s.size();
     if (left) while (b < e && drop(s[b])) ++b;
     if (right) while (e > b && drop(s[e - 1])) --e;
@@ -519,11 +518,11 @@ private:
                 if (sep.type != Value::Type::string) {  // whitespace split, empty pieces dropped
                     size_t i = 0;
                     while (i < s.size()) {
-                        while (i < s.size() && is_space(s[i])) ++i;
+                        while (i < s.size() && is_ascii_space(s[i])) ++i;
                         if (i >= s.size()) break;
                         size_t j = i;
                         if (max-- == 0) j = s.size();
-                        else while (j < s.size() && !is_space(s[j])) ++j;
+                        else while (j < s.size() && !is_ascii_space(s[j])) ++j;
                         out.push_back(Value::of(s.substr(i, j - i)));
                         i = j;
                     }
