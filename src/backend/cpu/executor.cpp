@@ -28,6 +28,10 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx) : p_(std::move(program)
     k_cache_.assign(cache, 0.0f);
     v_cache_.assign(cache, 0.0f);
     buf_.resize(p_.buffers.size());
+    for (const Op& op : p_.ops) {
+        if (op.kind == OpKind::rmsnorm && !small_f32_.count(op.weight)) small_f32_.emplace(op.weight, to_f32(*op.weight));
+        if (op.bias && !small_f32_.count(op.bias)) small_f32_.emplace(op.bias, to_f32(*op.bias));
+    }
 }
 
 std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos) {
@@ -53,15 +57,14 @@ std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int
                 break;
             }
             case OpKind::rmsnorm: {
-                const std::vector<float> w = to_f32(*op.weight);
+                const std::vector<float>& w = small_f32_.at(op.weight);
                 const float* in = buf_[size_t(op.in[0])].data();
                 const int64_t group = op.group ? op.group : cols;
                 for (int64_t r = 0; r < T * cols / group; ++r) ref::rmsnorm(in + r * group, w.data(), out + r * group, group, c.norm_eps);
                 break;
             }
             case OpKind::matmul: {
-                const std::vector<float> bias = op.bias ? to_f32(*op.bias) : std::vector<float>();
-                ref::matmul(buf_[size_t(op.in[0])].data(), T, *op.weight, op.bias ? bias.data() : nullptr, out);
+                ref::matmul(buf_[size_t(op.in[0])].data(), T, *op.weight, op.bias ? small_f32_.at(op.bias).data() : nullptr, out);
                 break;
             }
             case OpKind::rope: {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "plan/program.h"
@@ -25,6 +26,8 @@ private:
     const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
     int64_t n_ctx_;
     std::vector<std::vector<float>> buf_;
+    // Norm weights and biases as floats, converted once here rather than on every op.
+    std::unordered_map<const TensorRef*, std::vector<float>> small_f32_;
     std::vector<float> k_cache_, v_cache_;
 };
 
