@@ -127,6 +127,8 @@ TEST(Cli, BadInputIsAOneLineError) {
         expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
                                " -c 8 -p 'a prompt that is much longer than eight tokens of context'",
                            "the prompt is");
+        expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " --cache-type q4_k",
+                           "expected f16, f32 or q8_0");
     }
 }
 

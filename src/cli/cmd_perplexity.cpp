@@ -23,13 +23,14 @@ namespace forge::cli {
 void add_perplexity(CLI::App& app) {
     auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file (llama.cpp's method)");
     struct A {
-        std::string model, file;
+        std::string model, file, cache_type = "f16";
         int64_t n_ctx = 512;
     };
     auto a = std::make_shared<A>();
     cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face directory")->required();
     cmd->add_option("-f,--file", a->file, "Text file")->required();
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk")->capture_default_str();
+    cmd->add_option("--cache-type", a->cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->callback([a] {
         std::ifstream in(a->file, std::ios::binary);
         if (!in) throw Error(fmt::format("{}: cannot open", a->file));
@@ -38,7 +39,7 @@ void add_perplexity(CLI::App& app) {
         const Program program = build_program(src.config(), bind_weights(src));
         const Tokenizer tok = Tokenizer::open(a->model);
         const auto tokens = tok.encode(text);
-        CpuExecutor ex(program, a->n_ctx);
+        CpuExecutor ex(program, a->n_ctx, parse_cache_type(a->cache_type));
         fmt::print("{} tokens, {} chunks of {}\n", tokens.size(), int64_t(tokens.size()) / a->n_ctx, a->n_ctx);
         const auto r = perplexity(ex, tokens, a->n_ctx, tok.bos(), [](int64_t i, double ppl) {
             fmt::print("[{}]{:.4f},", i + 1, ppl);
@@ -51,7 +52,7 @@ void add_perplexity(CLI::App& app) {
 void add_bench(CLI::App& app) {
     auto* cmd = app.add_subcommand("bench", "Prompt processing and generation speed (like llama-bench)");
     struct A {
-        std::string model;
+        std::string model, cache_type = "f16";
         int n_prompt = 512, n_gen = 128, reps = 3;
     };
     auto a = std::make_shared<A>();
@@ -59,11 +60,12 @@ void add_bench(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens (pp test; 0 skips)")->capture_default_str();
     cmd->add_option("-n,--n-gen", a->n_gen, "Generated tokens (tg test; 0 skips)")->capture_default_str();
     cmd->add_option("-r,--repetitions", a->reps, "Repetitions")->capture_default_str();
+    cmd->add_option("--cache-type", a->cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->callback([a] {
         if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0) throw UsageError("-r must be >= 1, -p and -n >= 0");
         const auto src = ModelSource::open(a->model);
         const Program program = build_program(src.config(), bind_weights(src));
-        CpuExecutor ex(program, std::max(1, a->n_prompt + a->n_gen));
+        CpuExecutor ex(program, std::max(1, a->n_prompt + a->n_gen), parse_cache_type(a->cache_type));
         std::mt19937 rng(1);
         std::uniform_int_distribution<int32_t> tok(0, int32_t(src.config().n_vocab - 1));
         // Weight bytes one token reads: every matrix once (the embedding only one row).

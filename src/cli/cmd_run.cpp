@@ -16,6 +16,13 @@
 
 namespace forge::cli {
 
+GgmlType parse_cache_type(const std::string& name) {
+    const auto t = ggml_type_from_name(name);
+    if (!t || (*t != GgmlType::f16 && *t != GgmlType::f32 && *t != GgmlType::q8_0))
+        throw UsageError(fmt::format("--cache-type '{}': expected f16, f32 or q8_0", name));
+    return *t;
+}
+
 namespace {
 
 struct RunArgs {
@@ -24,6 +31,7 @@ struct RunArgs {
     int64_t n_ctx = 0;
     SamplerParams sampling;
     bool ignore_eos = false;
+    std::string cache_type = "f16";
 };
 
 void run(const RunArgs& a) {
@@ -34,7 +42,7 @@ void run(const RunArgs& a) {
     const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(src.config().n_ctx_train, 4096);
     if (int64_t(prompt.size()) >= n_ctx)
         throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), n_ctx));
-    CpuExecutor ex(program, n_ctx);
+    CpuExecutor ex(program, n_ctx, parse_cache_type(a.cache_type));
     Sampler sampler(a.sampling);
     TokenStreamer out(tok);
     fmt::print("{}", a.prompt);
@@ -77,6 +85,7 @@ void add_run(CLI::App& app) {
     cmd->add_option("--min-p", a->sampling.min_p, "Min-p (0: off)")->capture_default_str();
     cmd->add_option("-s,--seed", a->sampling.seed, "Random seed")->capture_default_str();
     cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after the end-of-sequence token");
+    cmd->add_option("--cache-type", a->cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->callback([a] { run(*a); });
 }
 

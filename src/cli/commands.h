@@ -2,9 +2,16 @@
 // are thrown as forge::Error and printed by main() as one line.
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
 
+#include "format/ggml_type.h"
+
 namespace forge::cli {
+
+// --cache-type f16|f32|q8_0 (llama.cpp's -ctk/-ctv values); throws UsageError otherwise.
+GgmlType parse_cache_type(const std::string& name);
 
 void add_info(CLI::App& app);
 void add_inspect(CLI::App& app);

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/kernels_ref.h"
 #include "format/dequantize.h"
+#include "format/quantize.h"
 #include "util/error.h"
 
 namespace forge {
@@ -21,12 +22,19 @@ std::vector<float> to_f32(const TensorRef& t) {
 
 }  // namespace
 
-CpuExecutor::CpuExecutor(Program program, int64_t n_ctx) : p_(std::move(program)), n_ctx_(n_ctx) {
+CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type)
+    : p_(std::move(program)), n_ctx_(n_ctx), cache_type_(cache_type) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
     const ModelConfig& c = p_.config;
-    const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * size_t(c.n_embd_kv());
-    k_cache_.assign(cache, 0.0f);
-    v_cache_.assign(cache, 0.0f);
+    if (cache_type != GgmlType::f16 && cache_type != GgmlType::f32 && cache_type != GgmlType::q8_0)
+        throw Error(fmt::format("KV cache type {} is not supported (f16, f32, q8_0)", ggml_type_name(cache_type)));
+    if (c.n_embd_kv() % ggml_type_info(cache_type).block_size != 0)
+        throw Error(fmt::format("KV cache type {} needs rows that are multiples of {}; this model's are {}",
+                                ggml_type_name(cache_type), ggml_type_info(cache_type).block_size, c.n_embd_kv()));
+    cache_row_bytes_ = ggml_row_bytes(cache_type, c.n_embd_kv());
+    const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * cache_row_bytes_;
+    k_cache_.assign(cache, 0);
+    v_cache_.assign(cache, 0);
     buf_.resize(p_.buffers.size());
     for (const Op& op : p_.ops) {
         if (op.kind == OpKind::rmsnorm && !small_f32_.count(op.weight)) small_f32_.emplace(op.weight, to_f32(*op.weight));
@@ -74,17 +82,25 @@ std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int
                 break;
             }
             case OpKind::attention: {
-                float* kc = k_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * size_t(kv);
-                float* vc = v_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * size_t(kv);
+                // Store the new K/V rows in the cache's type, then attend over the decoded cache
+                // (so every position, the new ones too, sees the stored precision).
+                uint8_t* kc = k_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
+                uint8_t* vc = v_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
                 const float* q = buf_[size_t(op.in[0])].data();
                 const float* k = buf_[size_t(op.in[1])].data();
                 const float* v = buf_[size_t(op.in[2])].data();
                 for (int64_t t = 0; t < T; ++t) {
-                    std::copy(k + t * kv, k + (t + 1) * kv, kc + (pos + t) * kv);
-                    std::copy(v + t * kv, v + (t + 1) * kv, vc + (pos + t) * kv);
+                    quantize_row(cache_type_, k + t * kv, kc + uint64_t(pos + t) * cache_row_bytes_, kv);
+                    quantize_row(cache_type_, v + t * kv, vc + uint64_t(pos + t) * cache_row_bytes_, kv);
                 }
+                const int64_t n_pos = pos + T;
+                k_f32_.resize(size_t(n_pos * kv));
+                v_f32_.resize(size_t(n_pos * kv));
+                dequantize_row(cache_type_, kc, k_f32_.data(), n_pos * kv);
+                dequantize_row(cache_type_, vc, v_f32_.data(), n_pos * kv);
                 for (int64_t t = 0; t < T; ++t)
-                    ref::attention(q + t * cols, kc, vc, out + t * cols, pos + t, c.n_head, c.n_head_kv, c.head_dim);
+                    ref::attention(q + t * cols, k_f32_.data(), v_f32_.data(), out + t * cols, pos + t, c.n_head,
+                                   c.n_head_kv, c.head_dim);
                 break;
             }
             case OpKind::swiglu:
