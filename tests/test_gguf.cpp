@@ -178,6 +178,9 @@ TEST(Gguf, RejectsBadTensorInfos) {
     put_u64(b, a + 12, 1ull << 62);
     expect_error(b, "overflow");
     b = good;
+    put_u64(b, a + 12, 1ull << 56);  // 64 x 2^56 F32 values fit in int64, but 2^64 bytes do not
+    expect_error(b, "size in bytes overflows");
+    b = good;
     put_u32(b, a + 20, 99);
     expect_error(b, "unknown ggml type id 99");
     b = good;

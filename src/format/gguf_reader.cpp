@@ -181,7 +181,9 @@ GgufFile GgufFile::parse(std::span<const uint8_t> bytes, const std::string& name
         if (t.ne[0] % ti->block_size != 0)
             r.fail(fmt::format("tensor '{}' row length {} is not a multiple of the {} block size {}", t.name,
                                t.ne[0], ti->name, ti->block_size));
-        t.n_bytes = n_elements / uint64_t(ti->block_size) * uint64_t(ti->block_bytes);
+        const auto n_bytes = checked_mul(n_elements / uint64_t(ti->block_size), uint64_t(ti->block_bytes));
+        if (!n_bytes) r.fail(fmt::format("tensor '{}' is too large: its size in bytes overflows", t.name));
+        t.n_bytes = *n_bytes;
         t.offset = r.read<uint64_t>("tensor offset");
         if (t.offset % f.alignment_ != 0)
             r.fail(fmt::format("tensor '{}' offset {} is not a multiple of the alignment {}", t.name, t.offset,
