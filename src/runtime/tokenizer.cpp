@@ -372,9 +372,7 @@ void Tokenizer::encode_unigram(std::string_view word, std::vector<int32_t>& out)
     off.push_back(word.size());
     const size_t n = off.size() - 1;
     if (n == 0) return;
-    float min_score = 0;
-    for (float s : v_.score) min_score = std::min(min_score, s);
-    const double unk_score = double(min_score) - 10.0;
+    const double unk_score = v_.unk_score;
     std::vector<double> best(n + 1, -INFINITY);
     std::vector<std::pair<size_t, int32_t>> back(n + 1, {0, -1});  // (start, token) of the last piece
     best[0] = 0;

@@ -71,6 +71,7 @@ struct Vocab {
     bool add_bos = false, add_eos = false;
 
     size_t max_token_bytes = 0;      // unigram: longest piece, bounds the Viterbi window
+    float unk_score = 0;             // unigram: score of an uncovered character, min(score) - 10
 
     int32_t size() const { return int32_t(text.size()); }
     // Fills id_of and byte_token from `text`; call after filling text/attr.

@@ -1,6 +1,7 @@
 // Vocab from a Hugging Face tokenizer.json: model BPE (byte-level or with byte fallback), the
 // normalizers, pre-tokenizers and decoders that real llama/qwen/gemma/mistral files use. Anything
 // else is an error naming the component, never a silent approximation.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -225,6 +226,8 @@ Vocab parse_tokenizer_json(const json& tok, const json& cfg, const std::string& 
     if (v.model == TokenizerModel::unigram) {
         std::copy(unigram_scores.begin(), unigram_scores.end(), v.score.begin());
         for (const auto& t : v.text) v.max_token_bytes = std::max(v.max_token_bytes, t.size());
+        if (!unigram_scores.empty())
+            v.unk_score = *std::min_element(unigram_scores.begin(), unigram_scores.end()) - 10.0f;
         if (model.contains("unk_id") && model["unk_id"].is_number_integer()) {
             const int64_t unk = model["unk_id"].get<int64_t>();
             if (unk < 0 || unk >= v.size()) throw FormatError(fmt::format("{}: unk_id {} is outside the vocabulary", path, unk));
