@@ -91,8 +91,16 @@ TEST(Cli, RunGeneratesTheGoldenText) {
     EXPECT_NE(r.out.find("tok/s"), std::string::npos) << r.out;
     const auto t = forge("trace -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf"));
     ASSERT_EQ(t.code, 0) << t.out;
-    EXPECT_NE(t.out.find("program: 78 ops"), std::string::npos) << t.out;
+    // Fused: one matmul computes Q, K and V with the attention norm folded in.
+    EXPECT_NE(t.out.find("program: 52 ops"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("q[T, 64], k[T, 32], v[T, 32] <- x[T, 64], rmsnorm(blk.0.attn_norm.weight)"), std::string::npos) << t.out;
     EXPECT_NE(t.out.find("attention  attn[T, 64]"), std::string::npos) << t.out;
+    const auto u = forge("trace --no-fuse -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf"));
+    EXPECT_NE(u.out.find("program: 78 ops"), std::string::npos) << u.out;
+    const auto timed = forge("trace --time -n 4 -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf"));
+    ASSERT_EQ(timed.code, 0) << timed.out;
+    EXPECT_NE(timed.out.find("decode: 4 tokens"), std::string::npos) << timed.out;
+    EXPECT_NE(timed.out.find("by kind:"), std::string::npos) << timed.out;
 }
 
 // Exit code 1 and a single line "forge: error: ..." containing `needle`.

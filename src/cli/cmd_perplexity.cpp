@@ -11,6 +11,7 @@
 
 #include "backend/cpu/executor.h"
 #include "cli/commands.h"
+#include "cli/engine_args.h"
 #include "cli/format_util.h"
 #include "model/weights.h"
 #include "plan/program.h"
@@ -23,23 +24,23 @@ namespace forge::cli {
 void add_perplexity(CLI::App& app) {
     auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file (llama.cpp's method)");
     struct A {
-        std::string model, file, cache_type = "f16";
+        EngineArgs engine;
+        std::string file;
         int64_t n_ctx = 512;
     };
     auto a = std::make_shared<A>();
-    cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face directory")->required();
+    add_engine_args(cmd, a->engine);
     cmd->add_option("-f,--file", a->file, "Text file")->required();
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk")->capture_default_str();
-    cmd->add_option("--cache-type", a->cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->callback([a] {
         std::ifstream in(a->file, std::ios::binary);
         if (!in) throw Error(fmt::format("{}: cannot open", a->file));
         const std::string text((std::istreambuf_iterator<char>(in)), {});
-        const auto src = ModelSource::open(a->model);
-        const Program program = build_program(src.config(), bind_weights(src));
-        const Tokenizer tok = Tokenizer::open(a->model);
+        const auto src = ModelSource::open(a->engine.model);
+        const Tokenizer tok = Tokenizer::open(a->engine.model);
         const auto tokens = tok.encode(text);
-        CpuExecutor ex(program, a->n_ctx, parse_cache_type(a->cache_type));
+        auto exp = make_executor(src, a->engine, a->n_ctx);
+        CpuExecutor& ex = *exp;
         fmt::print("{} tokens, {} chunks of {}\n", tokens.size(), int64_t(tokens.size()) / a->n_ctx, a->n_ctx);
         const auto r = perplexity(ex, tokens, a->n_ctx, tok.bos(), [](int64_t i, double ppl) {
             fmt::print("[{}]{:.4f},", i + 1, ppl);
@@ -52,20 +53,19 @@ void add_perplexity(CLI::App& app) {
 void add_bench(CLI::App& app) {
     auto* cmd = app.add_subcommand("bench", "Prompt processing and generation speed (like llama-bench)");
     struct A {
-        std::string model, cache_type = "f16";
+        EngineArgs engine;
         int n_prompt = 512, n_gen = 128, reps = 3;
     };
     auto a = std::make_shared<A>();
-    cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face directory")->required();
+    add_engine_args(cmd, a->engine);
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens (pp test; 0 skips)")->capture_default_str();
     cmd->add_option("-n,--n-gen", a->n_gen, "Generated tokens (tg test; 0 skips)")->capture_default_str();
     cmd->add_option("-r,--repetitions", a->reps, "Repetitions")->capture_default_str();
-    cmd->add_option("--cache-type", a->cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->callback([a] {
         if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0) throw UsageError("-r must be >= 1, -p and -n >= 0");
-        const auto src = ModelSource::open(a->model);
-        const Program program = build_program(src.config(), bind_weights(src));
-        CpuExecutor ex(program, std::max(1, a->n_prompt + a->n_gen), parse_cache_type(a->cache_type));
+        const auto src = ModelSource::open(a->engine.model);
+        auto exp = make_executor(src, a->engine, std::max(1, a->n_prompt + a->n_gen));
+        CpuExecutor& ex = *exp;
         std::mt19937 rng(1);
         std::uniform_int_distribution<int32_t> tok(0, int32_t(src.config().n_vocab - 1));
         // Weight bytes one token reads: every matrix once (the embedding only one row).
@@ -78,8 +78,8 @@ void add_bench(CLI::App& app) {
             double var = 0;
             for (double t : tps) var += (t - mean) * (t - mean);
             const double sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0;
-            fmt::print("| {} | {} | {} | CPU (reference) | {} | {:.2f} ± {:.2f} | {} |\n", src.config().name,
-                       human_bytes(src.n_bytes()), human_count(src.n_params()), test, mean, sd,
+            fmt::print("| {} | {} | {} | CPU {} x{} | {} | {:.2f} ± {:.2f} | {} |\n", src.config().name,
+                       human_bytes(src.n_bytes()), human_count(src.n_params()), ex.isa(), ex.threads(), test, mean, sd,
                        weight_bound ? fmt::format("{:.2f}", mean * bytes_per_token / 1e9) : "-");
         };
         using clock = std::chrono::steady_clock;
@@ -89,7 +89,7 @@ void add_bench(CLI::App& app) {
                 std::vector<int32_t> prompt(static_cast<size_t>(a->n_prompt));
                 for (auto& t : prompt) t = tok(rng);
                 const auto t0 = clock::now();
-                ex.forward(prompt, 0);
+                ex.forward(prompt, 0, false);
                 const double s = std::chrono::duration<double>(clock::now() - t0).count();
                 if (r > 0) tps.push_back(a->n_prompt / s);
             }
@@ -101,7 +101,7 @@ void add_bench(CLI::App& app) {
                 const auto t0 = clock::now();
                 for (int i = 0; i < a->n_gen; ++i) {
                     const int32_t t = tok(rng);
-                    ex.forward(std::span<const int32_t>(&t, 1), i);
+                    ex.forward(std::span<const int32_t>(&t, 1), i, false);
                 }
                 const double s = std::chrono::duration<double>(clock::now() - t0).count();
                 if (r > 0) tps.push_back(a->n_gen / s);

@@ -8,10 +8,17 @@
 
 #include "format/ggml_type.h"
 
+namespace forge {
+class ModelSource;
+}
+
 namespace forge::cli {
 
 // --cache-type f16|f32|q8_0 (llama.cpp's -ctk/-ctv values); throws UsageError otherwise.
 GgmlType parse_cache_type(const std::string& name);
+
+// -c: the requested context, or the model's trained one capped at 4096.
+int64_t default_context(const ModelSource& src, int64_t requested);
 
 void add_info(CLI::App& app);
 void add_inspect(CLI::App& app);
@@ -23,6 +30,8 @@ void add_detokenize(CLI::App& app);
 void add_apply_template(CLI::App& app);
 void add_run(CLI::App& app);
 void add_trace(CLI::App& app);
+void add_chat(CLI::App& app);
+void add_logits(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_bench(CLI::App& app);
 

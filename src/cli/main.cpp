@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     forge::cli::add_run(app);
     forge::cli::add_trace(app);
+    forge::cli::add_chat(app);
+    forge::cli::add_logits(app);
     forge::cli::add_perplexity(app);
     forge::cli::add_bench(app);
     forge::cli::add_info(app);

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <array>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -153,6 +154,11 @@ ModelConfig config_from_gguf(const GgufMetadata& meta, int64_t n_vocab_embd, boo
     c.rope_scaling.type = k.string("rope.scaling.type").value_or("none");
     c.rope_scaling.factor = k.float_or("rope.scaling.factor", 1.0f);
     c.rope_scaling.original_context = k.int_or("rope.scaling.original_context_length", 0);
+    c.rope_scaling.attention_factor = k.float_or("rope.scaling.attn_factor", 0.0f);
+    if (c.arch == Arch::gemma2) {
+        // llama.cpp: the 27B model (46 layers) scales queries by n_embd / n_head, the others by head_dim.
+        c.query_scale = 1.0f / std::sqrt(float(c.n_layer == 46 ? c.n_embd / c.n_head : c.head_dim));
+    }
     // Vocabulary size: the embedding's rows when known, else the metadata's own count.
     c.n_vocab = n_vocab_embd;
     if (c.n_vocab <= 0) c.n_vocab = k.int_or("vocab_size", 0);
@@ -193,6 +199,11 @@ ModelConfig config_from_hf(const nlohmann::json& cfg, std::string_view source) {
     if (sliding) c.sliding_window = json_or<int64_t>(cfg, "sliding_window", 0, source);
     c.attn_logit_softcap = json_or<float>(cfg, "attn_logit_softcapping", 0.0f, source);
     c.final_logit_softcap = json_or<float>(cfg, "final_logit_softcapping", 0.0f, source);
+    if (c.arch == Arch::gemma || c.arch == Arch::gemma2) c.norm_weight_offset = 1.0f;
+    if (c.arch == Arch::gemma2)
+        c.query_scale = 1.0f / std::sqrt(json_or<float>(cfg, "query_pre_attn_scalar", float(c.head_dim), source));
+    if (c.arch == Arch::stablelm && json_or<bool>(cfg, "qk_layernorm", false, source))
+        throw FormatError(fmt::format("{}: stablelm with qk_layernorm is not supported", source));
     if (auto rs = cfg.find("rope_scaling"); rs != cfg.end() && rs->is_object()) {
         c.rope_scaling.type = json_or<std::string>(*rs, "rope_type", json_or<std::string>(*rs, "type", "none", source), source);
         c.rope_scaling.factor = json_or<float>(*rs, "factor", 1.0f, source);
@@ -201,6 +212,13 @@ ModelConfig config_from_hf(const nlohmann::json& cfg, std::string_view source) {
         c.rope_scaling.original_context = json_or<int64_t>(
             *rs, "original_max_position_embeddings", json_or<int64_t>(cfg, "original_max_position_embeddings", 0, source),
             source);
+        c.rope_scaling.attention_factor = json_or<float>(*rs, "attention_factor", 0.0f, source);
+        c.rope_scaling.long_factor = json_or<std::vector<float>>(*rs, "long_factor", {}, source);
+        c.rope_scaling.short_factor = json_or<std::vector<float>>(*rs, "short_factor", {}, source);
+        if (c.rope_scaling.type == "default") c.rope_scaling.type = "none";
+        // Phi-3 derives its factor from the two context lengths, as transformers does.
+        if (c.rope_scaling.type == "longrope" && c.rope_scaling.original_context > 0)
+            c.rope_scaling.factor = float(c.n_ctx_train) / float(c.rope_scaling.original_context);
     }
     c.validate(source);
     return c;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -28,6 +29,9 @@ struct RopeScaling {
     float low_freq_factor = 1.0f;       // llama3
     float high_freq_factor = 4.0f;      // llama3
     int64_t original_context = 0;       // context the base model was trained with (0: unknown)
+    float attention_factor = 0;         // longrope: cos/sin multiplier (0: derived from factor)
+    std::vector<float> long_factor;     // longrope (Hugging Face config): per-frequency divisors,
+    std::vector<float> short_factor;    //   long ones when the context exceeds original_context
 };
 
 struct ModelConfig {
@@ -51,6 +55,9 @@ struct ModelConfig {
     bool tied_embeddings = false;  // output projection shares token_embd
     float final_logit_softcap = 0; // gemma2; 0 = off
     float attn_logit_softcap = 0;  // gemma2; 0 = off
+    float query_scale = 0;         // attention score scale; 0: 1/sqrt(head_dim) (gemma2: query_pre_attn_scalar)
+    float norm_weight_offset = 0;  // added to RMSNorm weights: 1 for Hugging Face gemma, whose
+                                   // norms compute x * (1 + w) (llama.cpp's GGUFs store 1 + w)
 
     int64_t n_embd_q() const { return n_head * head_dim; }
     int64_t n_embd_kv() const { return n_head_kv * head_dim; }

@@ -37,7 +37,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kLayer =
     {"mlp.gate_up_proj", "ffn_up"},          // phi3: fused gate/up, stored as ffn_up as llama.cpp does
     {"input_layernorm", "attn_norm"},
     {"pre_feedforward_layernorm", "ffn_norm"},       // gemma2
-    {"post_feedforward_layernorm", "ffn_post_norm"}, // gemma2
+    {"post_feedforward_layernorm", "post_ffw_norm"}, // gemma2 (llama.cpp's name)
 }};
 
 }  // namespace
@@ -58,7 +58,7 @@ std::optional<std::string> gguf_name_for_hf(std::string_view hf, Arch arch, std:
             if (last != std::string_view::npos && (kind == "weight" || kind == "bias")) {
                 // post_attention_layernorm is the FFN pre-norm except in gemma2, where it follows attention.
                 if (base == "post_attention_layernorm")
-                    return fmt::format("blk.{}.{}.{}", layer, arch == Arch::gemma2 ? "attn_post_norm" : "ffn_norm", kind);
+                    return fmt::format("blk.{}.{}.{}", layer, arch == Arch::gemma2 ? "post_attention_norm" : "ffn_norm", kind);
                 for (const auto& [from, to] : kLayer)
                     if (base == from) return fmt::format("blk.{}.{}.{}", layer, to, kind);
             }

@@ -1,6 +1,10 @@
 #include "plan/program.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
+
+#include "plan/passes.h"
 
 namespace forge {
 
@@ -8,11 +12,14 @@ const char* op_name(OpKind k) {
     switch (k) {
         case OpKind::embed: return "embed";
         case OpKind::rmsnorm: return "rmsnorm";
+        case OpKind::layernorm: return "layernorm";
         case OpKind::matmul: return "matmul";
         case OpKind::rope: return "rope";
         case OpKind::attention: return "attention";
         case OpKind::swiglu: return "swiglu";
+        case OpKind::geglu: return "geglu";
         case OpKind::add: return "add";
+        case OpKind::softcap: return "softcap";
     }
     return "?";
 }
@@ -29,9 +36,27 @@ public:
         p_.buffers.push_back({name, cols});
         return int(p_.buffers.size() - 1);
     }
-    void op(OpKind kind, std::vector<int> in, int out, const TensorRef* w = nullptr, const TensorRef* b = nullptr,
-            int layer = -1, int64_t group = 0) {
-        p_.ops.push_back({kind, std::move(in), out, w, b, layer, group});
+    Op& op(OpKind kind, std::vector<int> in, int out, int layer = -1) {
+        Op o;
+        o.kind = kind;
+        o.in = std::move(in);
+        o.out = out;
+        o.layer = layer;
+        p_.ops.push_back(std::move(o));
+        return p_.ops.back();
+    }
+    void matmul(int in, int out, const TensorRef* w, const TensorRef* b, int layer) {
+        op(OpKind::matmul, {in}, out, layer).weight = w;
+        p_.ops.back().bias = b;
+    }
+    // RMSNorm, or LayerNorm when the model uses it (then `bias` is its bias).
+    void norm(int in, int out, const TensorRef* w, const TensorRef* bias, int layer, int64_t group = 0) {
+        const ModelConfig& c = p_.config;
+        Op& o = op(c.layer_norm ? OpKind::layernorm : OpKind::rmsnorm, {in}, out, layer);
+        o.weight = w;
+        o.bias = bias;
+        o.group = group;
+        o.alpha = c.layer_norm ? 0 : c.norm_weight_offset;
     }
 
 private:
@@ -40,9 +65,13 @@ private:
 
 }  // namespace
 
-Program build_program(const ModelConfig& c, const ModelWeights& w) {
+Program build_program(const ModelConfig& c, const ModelWeights& w, const BuildOptions& options) {
     Program p;
     p.config = c;
+    p.rope = make_rope_table(c, w, options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train);
+    p.attn_scale = c.query_scale > 0 ? c.query_scale : 1.0f / std::sqrt(float(c.head_dim));
+    p.owned = w.views;
+    const bool gemma = c.arch == Arch::gemma || c.arch == Arch::gemma2;
     Builder b(p);
     const int x = b.buffer("x", c.n_embd);       // the residual stream
     const int xn = b.buffer("xn", c.n_embd);     // normalised input of a block
@@ -54,46 +83,71 @@ Program build_program(const ModelConfig& c, const ModelWeights& w) {
     const int gate = b.buffer("gate", c.n_ff);
     const int up = b.buffer("up", c.n_ff);
     const int logits = b.buffer("logits", c.n_vocab);
-    b.op(OpKind::embed, {}, x, w.token_embd);
+    b.op(OpKind::embed, {}, x).weight = w.token_embd;
+    if (gemma) p.ops.back().alpha = std::sqrt(float(c.n_embd));
     for (int l = 0; l < int(c.n_layer); ++l) {
         const LayerWeights& lw = w.layers[size_t(l)];
-        b.op(OpKind::rmsnorm, {x}, xn, lw.attn_norm, nullptr, l);
-        b.op(OpKind::matmul, {xn}, q, lw.wq, lw.bq, l);
-        b.op(OpKind::matmul, {xn}, k, lw.wk, lw.bk, l);
-        b.op(OpKind::matmul, {xn}, v, lw.wv, lw.bv, l);
-        if (lw.q_norm) b.op(OpKind::rmsnorm, {q}, q, lw.q_norm, nullptr, l, c.head_dim);
-        if (lw.k_norm) b.op(OpKind::rmsnorm, {k}, k, lw.k_norm, nullptr, l, c.head_dim);
-        b.op(OpKind::rope, {q}, q, nullptr, nullptr, l);
-        b.op(OpKind::rope, {k}, k, nullptr, nullptr, l);
-        b.op(OpKind::attention, {q, k, v}, attn, nullptr, nullptr, l);
-        b.op(OpKind::matmul, {attn}, proj, lw.wo, nullptr, l);
-        b.op(OpKind::add, {x, proj}, x, nullptr, nullptr, l);
-        b.op(OpKind::rmsnorm, {x}, xn, lw.ffn_norm, nullptr, l);
-        b.op(OpKind::matmul, {xn}, gate, lw.w_gate, nullptr, l);
-        b.op(OpKind::matmul, {xn}, up, lw.w_up, nullptr, l);
-        b.op(OpKind::swiglu, {gate, up}, gate, nullptr, nullptr, l);
-        b.op(OpKind::matmul, {gate}, proj, lw.w_down, nullptr, l);
-        b.op(OpKind::add, {x, proj}, x, nullptr, nullptr, l);
+        b.norm(x, xn, lw.attn_norm, lw.attn_norm_b, l);
+        b.matmul(xn, q, lw.wq, lw.bq, l);
+        b.matmul(xn, k, lw.wk, lw.bk, l);
+        b.matmul(xn, v, lw.wv, lw.bv, l);
+        if (lw.q_norm) b.norm(q, q, lw.q_norm, nullptr, l, c.head_dim);
+        if (lw.k_norm) b.norm(k, k, lw.k_norm, nullptr, l, c.head_dim);
+        b.op(OpKind::rope, {q}, q, l);
+        b.op(OpKind::rope, {k}, k, l);
+        // gemma2 alternates sliding-window (even layers) and global attention.
+        b.op(OpKind::attention, {q, k, v}, attn, l).window = c.arch == Arch::gemma2 && l % 2 == 1 ? 0 : c.sliding_window;
+        b.matmul(attn, proj, lw.wo, nullptr, l);
+        if (lw.attn_post_norm) b.norm(proj, proj, lw.attn_post_norm, nullptr, l);
+        if (!lw.ffn_norm) {
+            // Parallel residual (stablelm): the FFN reads the same normalised input as attention,
+            // and both outputs join the residual stream.
+            b.op(OpKind::add, {x, proj}, x, l);
+        } else {
+            b.op(OpKind::add, {x, proj}, x, l);
+            b.norm(x, xn, lw.ffn_norm, lw.ffn_norm_b, l);
+        }
+        b.matmul(xn, gate, lw.w_gate, nullptr, l);
+        b.matmul(xn, up, lw.w_up, nullptr, l);
+        b.op(gemma ? OpKind::geglu : OpKind::swiglu, {gate, up}, gate, l);
+        b.matmul(gate, proj, lw.w_down, nullptr, l);
+        if (lw.ffn_post_norm) b.norm(proj, proj, lw.ffn_post_norm, nullptr, l);
+        b.op(OpKind::add, {x, proj}, x, l);
     }
-    b.op(OpKind::rmsnorm, {x}, xn, w.output_norm);
-    b.op(OpKind::matmul, {xn}, logits, w.output);
+    const size_t head = p.ops.size();
+    b.norm(x, xn, w.output_norm, w.output_norm_b, -1);
+    b.matmul(xn, logits, w.output, nullptr, -1);
+    if (c.final_logit_softcap > 0) b.op(OpKind::softcap, {logits}, logits).alpha = c.final_logit_softcap;
+    for (size_t i = head; i < p.ops.size(); ++i) p.ops[i].head = true;
     p.logits = logits;
+    if (options.fuse) {
+        fuse_matmuls(p);
+        fold_norms(p);
+    }
     return p;
 }
 
 std::string Program::to_string() const {
     auto buf = [&](int id) { return fmt::format("{}[T, {}]", buffers[size_t(id)].name, buffers[size_t(id)].cols); };
+    auto weight = [](const TensorRef* t) {
+        return fmt::format("{} {} [{}]", t->name, ggml_type_name(t->type), fmt::join(t->ne, ", "));
+    };
     std::string s = fmt::format("program: {} ops over {} buffers (T = tokens in the batch)\n", ops.size(), buffers.size());
     for (size_t i = 0; i < ops.size(); ++i) {
         const Op& op = ops[i];
+        std::string outs = buf(op.out);
+        for (const MatmulOut& f : op.fused) outs += ", " + buf(f.out);
         std::string ins;
         for (int id : op.in) ins += (ins.empty() ? "" : ", ") + buf(id);
         std::string wt;
-        if (op.weight)
-            wt = fmt::format("{} {} [{}]", op.weight->name, ggml_type_name(op.weight->type), fmt::join(op.weight->ne, ", "));
+        if (op.norm) wt = fmt::format("rmsnorm({}) then ", op.norm->name);
+        if (op.weight) wt += weight(op.weight);
         if (op.bias) wt += fmt::format(" + {}", op.bias->name);
+        for (const MatmulOut& f : op.fused) wt += fmt::format("; {}{}", weight(f.weight), f.bias ? " + " + f.bias->name : "");
         if (op.group) wt += fmt::format(" per {} values", op.group);
-        s += fmt::format("{:>5}  {:<10} {:<22} <- {}{}{}\n", i, op_name(op.kind), buf(op.out), ins,
+        if (op.window) wt += fmt::format(" window {}", op.window);
+        if (op.kind == OpKind::softcap || (op.kind == OpKind::embed && op.alpha != 0)) wt += fmt::format(" alpha {}", op.alpha);
+        s += fmt::format("{:>5}  {:<10} {:<22} <- {}{}{}\n", i, op_name(op.kind), outs, ins,
                          ins.empty() || wt.empty() ? "" : ", ", wt);
     }
     return s;

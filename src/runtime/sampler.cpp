@@ -3,36 +3,60 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <vector>
 
 namespace forge {
 
-int32_t Sampler::sample(std::span<const float> logits) {
-    const auto best = std::max_element(logits.begin(), logits.end());
-    if (p_.temperature <= 0) return int32_t(best - logits.begin());
-    // Candidates sorted by logit, cut to top_k.
-    std::vector<int32_t> ids(logits.size());
-    std::iota(ids.begin(), ids.end(), 0);
-    const size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), ids.size()) : ids.size();
-    std::partial_sort(ids.begin(), ids.begin() + long(k), ids.end(),
-                      [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
-    ids.resize(k);
-    std::vector<double> prob(k);
-    double sum = 0;
-    for (size_t i = 0; i < k; ++i) sum += prob[i] = std::exp(double(logits[size_t(ids[i])] - *best) / p_.temperature);
-    for (auto& p : prob) p /= sum;
-    // min-p, then top-p (the smallest prefix whose mass reaches top_p).
-    size_t keep = k;
-    for (size_t i = 1; i < keep; ++i)
-        if (prob[i] < double(p_.min_p) * prob[0]) keep = i;
-    double mass = 0;
-    for (size_t i = 0; i < keep; ++i)
-        if ((mass += prob[i]) >= double(p_.top_p)) {
-            keep = i + 1;
-            break;
+void Sampler::accept(int32_t token) {
+    if (p_.penalty_last_n == 0) return;
+    recent_.push_back(token);
+    if (p_.penalty_last_n > 0 && recent_.size() > size_t(p_.penalty_last_n)) recent_.pop_front();
+}
+
+int32_t Sampler::sample(std::span<const float> in) {
+    work_.assign(in.begin(), in.end());
+    std::span<float> logits(work_);
+    for (const auto& [id, bias] : p_.logit_bias)
+        if (id >= 0 && size_t(id) < logits.size()) logits[size_t(id)] += bias;
+    const bool penalise = p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f;
+    if (penalise && !recent_.empty()) {
+        std::unordered_map<int32_t, int> count;
+        for (int32_t t : recent_) ++count[t];
+        for (const auto& [id, n] : count) {
+            if (id < 0 || size_t(id) >= logits.size()) continue;
+            float& l = logits[size_t(id)];
+            l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+            l -= float(n) * p_.frequency_penalty + p_.presence_penalty;
         }
-    std::discrete_distribution<size_t> pick(prob.begin(), prob.begin() + long(keep));
-    return ids[pick(rng_)];
+    }
+    const auto best = std::max_element(logits.begin(), logits.end());
+    int32_t chosen = int32_t(best - logits.begin());
+    if (p_.temperature > 0) {
+        // Candidates sorted by logit, cut to top_k.
+        std::vector<int32_t> ids(logits.size());
+        std::iota(ids.begin(), ids.end(), 0);
+        const size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), ids.size()) : ids.size();
+        std::partial_sort(ids.begin(), ids.begin() + long(k), ids.end(),
+                          [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
+        ids.resize(k);
+        std::vector<double> prob(k);
+        double sum = 0;
+        for (size_t i = 0; i < k; ++i) sum += prob[i] = std::exp(double(logits[size_t(ids[i])] - *best) / p_.temperature);
+        for (auto& p : prob) p /= sum;
+        // min-p, then top-p (the smallest prefix whose mass reaches top_p).
+        size_t keep = k;
+        for (size_t i = 1; i < keep; ++i)
+            if (prob[i] < double(p_.min_p) * prob[0]) keep = i;
+        double mass = 0;
+        for (size_t i = 0; i < keep; ++i)
+            if ((mass += prob[i]) >= double(p_.top_p)) {
+                keep = i + 1;
+                break;
+            }
+        std::discrete_distribution<size_t> pick(prob.begin(), prob.begin() + long(keep));
+        chosen = ids[pick(rng_)];
+    }
+    accept(chosen);
+    return chosen;
 }
 
 }  // namespace forge

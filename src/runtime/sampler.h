@@ -1,10 +1,15 @@
-// Picks the next token from logits: greedy at temperature 0, otherwise temperature, top-k, top-p
-// and min-p filtering then a draw from a seeded generator (same seed => same output).
+// Picks the next token from logits, as llama.cpp's default chain does: logit bias, then
+// repetition / presence / frequency penalties over the last penalty_last_n tokens, then greedy at
+// temperature 0, or top-k, temperature, min-p and top-p filtering and a draw from a seeded
+// generator (same seed and inputs => same output).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <random>
 #include <span>
+#include <unordered_map>
+#include <vector>
 
 namespace forge {
 
@@ -14,16 +19,26 @@ struct SamplerParams {
     float top_p = 0.95f;       // 1: off
     float min_p = 0.05f;       // 0: off; keep tokens with p >= min_p * p_max
     uint64_t seed = 0;
+    float repeat_penalty = 1.0f;     // 1: off; a seen token's logit l becomes l / p (l > 0) or l * p
+    float presence_penalty = 0.0f;   // subtracted once from every seen token's logit
+    float frequency_penalty = 0.0f;  // subtracted per occurrence
+    int32_t penalty_last_n = 64;     // the window the penalties look at; 0: off, -1: everything
+    std::unordered_map<int32_t, float> logit_bias;  // added to the logit; -inf bans a token
 };
 
 class Sampler {
 public:
     explicit Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
+    // Chooses a token and records it in the penalty window.
     int32_t sample(std::span<const float> logits);
+    // Records a token the sampler did not choose (the prompt), for the penalties.
+    void accept(int32_t token);
 
 private:
     SamplerParams p_;
     std::mt19937_64 rng_;
+    std::deque<int32_t> recent_;  // the last penalty_last_n tokens
+    std::vector<float> work_;     // the logits after bias and penalties
 };
 
 }  // namespace forge

@@ -1,9 +1,12 @@
 #include "backend/cpu/executor.h"
 
-#include <vector>
+#include <chrono>
+#include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/kernels_ref.h"
 #include "format/dequantize.h"
 #include "format/quantize.h"
@@ -20,10 +23,13 @@ std::vector<float> to_f32(const TensorRef& t) {
     return v;
 }
 
+int64_t out_cols(const MatmulOut& m) { return m.weight->n_elements() / m.weight->ne[0]; }
+
 }  // namespace
 
-CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type)
-    : p_(std::move(program)), n_ctx_(n_ctx), cache_type_(cache_type) {
+CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, int n_threads)
+    : p_(std::move(program)), kn_(cpu::kernels()), pool_(std::make_unique<ThreadPool>(n_threads)), n_ctx_(n_ctx),
+      cache_type_(cache_type) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
     const ModelConfig& c = p_.config;
     if (cache_type != GgmlType::f16 && cache_type != GgmlType::f32 && cache_type != GgmlType::q8_0)
@@ -37,85 +43,189 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type)
     v_cache_.assign(cache, 0);
     buf_.resize(p_.buffers.size());
     for (const Op& op : p_.ops) {
-        if (op.kind == OpKind::rmsnorm && !small_f32_.count(op.weight)) small_f32_.emplace(op.weight, to_f32(*op.weight));
-        if (op.bias && !small_f32_.count(op.bias)) small_f32_.emplace(op.bias, to_f32(*op.bias));
+        for (const TensorRef* t : {op.kind == OpKind::embed || op.kind == OpKind::matmul ? nullptr : op.weight, op.bias, op.norm})
+            if (t && !small_f32_.count(t)) small_f32_.emplace(t, to_f32(*t));
+        for (const MatmulOut& f : op.fused)
+            if (f.bias && !small_f32_.count(f.bias)) small_f32_.emplace(f.bias, to_f32(*f.bias));
     }
+    op_seconds_.assign(p_.ops.size(), 0.0);
 }
 
-std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos) {
+void CpuExecutor::set_profiling(bool on) {
+    profiling_ = on;
+    op_seconds_.assign(p_.ops.size(), 0.0);
+}
+
+std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
     const ModelConfig& c = p_.config;
-    const int64_t T = int64_t(tokens.size());
+    int64_t T = int64_t(tokens.size());
     if (T == 0) throw Error("forward: no tokens");
     if (pos < 0 || pos + T > n_ctx_)
         throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", pos, pos + T - 1, n_ctx_));
+    for (int32_t t : tokens)
+        if (t < 0 || t >= c.n_vocab) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, c.n_vocab));
     for (size_t i = 0; i < buf_.size(); ++i) buf_[i].resize(size_t(T * p_.buffers[i].cols));
-    const int64_t kv = c.n_embd_kv();
-    for (const Op& op : p_.ops) {
-        float* out = buf_[size_t(op.out)].data();
-        const int64_t cols = p_.buffers[size_t(op.out)].cols;
-        switch (op.kind) {
-            case OpKind::embed: {
-                const int64_t n = op.weight->ne[0];
-                const uint64_t row = ggml_row_bytes(op.weight->type, n);
-                for (int64_t t = 0; t < T; ++t) {
-                    if (tokens[size_t(t)] < 0 || tokens[size_t(t)] >= c.n_vocab)
-                        throw Error(fmt::format("token id {} is outside the vocabulary of {}", tokens[size_t(t)], c.n_vocab));
-                    dequantize_row(op.weight->type, op.weight->data.data() + uint64_t(tokens[size_t(t)]) * row, out + t * n, n);
+    // cos/sin of every (position, frequency) of this batch, shared by all heads and layers.
+    const size_t half = p_.rope.inv_freq.size();
+    rope_cos_.resize(size_t(T) * half);
+    rope_sin_.resize(size_t(T) * half);
+    for (int64_t t = 0; t < T; ++t)
+        for (size_t i = 0; i < half; ++i) {
+            const double theta = double(pos + t) * double(p_.rope.inv_freq[i]);
+            rope_cos_[size_t(t) * half + i] = float(std::cos(theta)) * p_.rope.mscale;
+            rope_sin_[size_t(t) * half + i] = float(std::sin(theta)) * p_.rope.mscale;
+        }
+    bool in_head = false;
+    for (size_t i = 0; i < p_.ops.size(); ++i) {
+        const Op& op = p_.ops[i];
+        if (op.head && !in_head) {
+            in_head = true;
+            if (!all_logits && T > 1) {
+                // Only the last token's logits are wanted: move the head's inputs' last rows to row 0.
+                for (int b : op.in) {
+                    const int64_t cols = p_.buffers[size_t(b)].cols;
+                    std::memmove(buf_[size_t(b)].data(), buf_[size_t(b)].data() + (T - 1) * cols, size_t(cols) * sizeof(float));
                 }
-                break;
+                T = 1;
             }
-            case OpKind::rmsnorm: {
-                const std::vector<float>& w = small_f32_.at(op.weight);
-                const float* in = buf_[size_t(op.in[0])].data();
-                const int64_t group = op.group ? op.group : cols;
-                for (int64_t r = 0; r < T * cols / group; ++r) ref::rmsnorm(in + r * group, w.data(), out + r * group, group, c.norm_eps);
-                break;
+        }
+        const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        run_op(op, tokens, pos, T);
+        if (profiling_) op_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    const auto& logits = buf_[size_t(p_.logits)];
+    return {logits.data(), size_t(T * c.n_vocab)};
+}
+
+void CpuExecutor::run_op(const Op& op, std::span<const int32_t> tokens, int64_t pos, int64_t T) {
+    const ModelConfig& c = p_.config;
+    float* out = buf_[size_t(op.out)].data();
+    const int64_t cols = p_.buffers[size_t(op.out)].cols;
+    const float* in0 = op.in.empty() ? nullptr : buf_[size_t(op.in[0])].data();
+    switch (op.kind) {
+        case OpKind::embed: {
+            const uint64_t row = ggml_row_bytes(op.weight->type, cols);
+            for (int64_t t = 0; t < T; ++t) {
+                float* o = out + t * cols;
+                dequantize_row(op.weight->type, op.weight->data.data() + uint64_t(tokens[size_t(t)]) * row, o, cols);
+                if (op.alpha != 0)
+                    for (int64_t i = 0; i < cols; ++i) o[i] *= op.alpha;
             }
-            case OpKind::matmul: {
-                ref::matmul(buf_[size_t(op.in[0])].data(), T, *op.weight, op.bias ? small_f32_.at(op.bias).data() : nullptr, out);
-                break;
-            }
-            case OpKind::rope: {
-                const int64_t heads = cols / c.head_dim;
-                for (int64_t t = 0; t < T; ++t)
-                    ref::rope(out + t * cols, heads, c.head_dim, c.rope_dim, pos + t, c.rope_freq_base, c.rope_style);
-                break;
-            }
-            case OpKind::attention: {
-                // Store the new K/V rows in the cache's type, then attend over the decoded cache
-                // (so every position, the new ones too, sees the stored precision).
-                uint8_t* kc = k_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
-                uint8_t* vc = v_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
-                const float* q = buf_[size_t(op.in[0])].data();
-                const float* k = buf_[size_t(op.in[1])].data();
-                const float* v = buf_[size_t(op.in[2])].data();
-                for (int64_t t = 0; t < T; ++t) {
-                    quantize_row(cache_type_, k + t * kv, kc + uint64_t(pos + t) * cache_row_bytes_, kv);
-                    quantize_row(cache_type_, v + t * kv, vc + uint64_t(pos + t) * cache_row_bytes_, kv);
-                }
-                const int64_t n_pos = pos + T;
-                k_f32_.resize(size_t(n_pos * kv));
-                v_f32_.resize(size_t(n_pos * kv));
-                dequantize_row(cache_type_, kc, k_f32_.data(), n_pos * kv);
-                dequantize_row(cache_type_, vc, v_f32_.data(), n_pos * kv);
-                for (int64_t t = 0; t < T; ++t)
-                    ref::attention(q + t * cols, k_f32_.data(), v_f32_.data(), out + t * cols, pos + t, c.n_head,
-                                   c.n_head_kv, c.head_dim);
-                break;
-            }
-            case OpKind::swiglu:
-                ref::swiglu(buf_[size_t(op.in[0])].data(), buf_[size_t(op.in[1])].data(), out, T * cols);
-                break;
-            case OpKind::add: {
-                const float* a = buf_[size_t(op.in[0])].data();
-                const float* b = buf_[size_t(op.in[1])].data();
-                for (int64_t i = 0; i < T * cols; ++i) out[i] = a[i] + b[i];
-                break;
+            break;
+        }
+        case OpKind::rmsnorm: {
+            const int64_t group = op.group ? op.group : cols;
+            for (int64_t r = 0; r < T * cols / group; ++r)
+                ref::rmsnorm(in0 + r * group, small(op.weight).data(), out + r * group, group, c.norm_eps, op.alpha);
+            break;
+        }
+        case OpKind::layernorm:
+            for (int64_t r = 0; r < T; ++r)
+                ref::layernorm(in0 + r * cols, small(op.weight).data(), small(op.bias).data(), out + r * cols, cols, c.norm_eps);
+            break;
+        case OpKind::matmul: matmul(op, T); break;
+        case OpKind::rope: rope(out, cols, T); break;
+        case OpKind::attention: attention(op, pos, T); break;
+        case OpKind::swiglu: ref::swiglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
+        case OpKind::geglu: ref::geglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
+        case OpKind::add: {
+            const float* b = buf_[size_t(op.in[1])].data();
+            for (int64_t i = 0; i < T * cols; ++i) out[i] = in0[i] + b[i];
+            break;
+        }
+        case OpKind::softcap:
+            for (int64_t i = 0; i < T * cols; ++i) out[i] = std::tanh(in0[i] / op.alpha) * op.alpha;
+            break;
+    }
+}
+
+void CpuExecutor::matmul(const Op& op, int64_t T) {
+    const int64_t k = p_.buffers[size_t(op.in[0])].cols;
+    const float* x = buf_[size_t(op.in[0])].data();
+    if (op.norm) {
+        normed_.resize(size_t(T * k));
+        for (int64_t r = 0; r < T; ++r)
+            ref::rmsnorm(x + r * k, small(op.norm).data(), normed_.data() + r * k, k, p_.config.norm_eps, op.norm_offset);
+        x = normed_.data();
+    }
+    std::vector<MatmulOut> parts{{op.weight, op.bias, op.out}};
+    parts.insert(parts.end(), op.fused.begin(), op.fused.end());
+    // Quantise the input once if any output's dot product reads 8-bit activations.
+    bool need_q8 = false;
+    for (const MatmulOut& m : parts) need_q8 |= cpu::act_format(m.weight->type) == cpu::ActFormat::q8;
+    const uint64_t q8_row = cpu::act_row_bytes(cpu::ActFormat::q8, k);
+    if (need_q8) {
+        act_q8_.resize(size_t(T) * q8_row);
+        auto* blocks = reinterpret_cast<cpu::BlockQ8A*>(act_q8_.data());
+        pool_->run(T, [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; ++r) kn_.quantize_q8(x + r * k, blocks + r * (k / 32), k);
+        });
+    }
+    std::vector<cpu::MatmulArgs> args;
+    std::vector<int64_t> first_col{0};
+    for (const MatmulOut& m : parts) {
+        const bool q8 = cpu::act_format(m.weight->type) == cpu::ActFormat::q8;
+        const int64_t n = out_cols(m);
+        args.push_back({m.weight->type, m.weight->data.data(), ggml_row_bytes(m.weight->type, k), k,
+                        q8 ? act_q8_.data() : reinterpret_cast<const uint8_t*>(x), q8 ? q8_row : uint64_t(k) * sizeof(float), T,
+                        m.bias ? small(m.bias).data() : nullptr, buf_[size_t(m.out)].data(), n});
+        first_col.push_back(first_col.back() + n);
+    }
+    // One parallel pass over the output columns of all parts.
+    pool_->run(first_col.back(), [&](int64_t b, int64_t e) {
+        for (size_t i = 0; i < args.size(); ++i) {
+            const int64_t lo = std::max(b, first_col[i]), hi = std::min(e, first_col[i + 1]);
+            if (lo < hi) kn_.matmul(args[i], lo - first_col[i], hi - first_col[i]);
+        }
+    });
+}
+
+void CpuExecutor::rope(float* x, int64_t cols, int64_t T) {
+    const ModelConfig& c = p_.config;
+    const int64_t half = c.rope_dim / 2, heads = cols / c.head_dim;
+    for (int64_t t = 0; t < T; ++t) {
+        const float* cs = rope_cos_.data() + t * half;
+        const float* sn = rope_sin_.data() + t * half;
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x + t * cols + h * c.head_dim;
+            for (int64_t i = 0; i < half; ++i) {
+                // normal: adjacent pairs (2i, 2i+1); neox: (i, i + rope_dim/2)
+                const int64_t a = c.rope_style == RopeStyle::normal ? 2 * i : i;
+                const int64_t b = c.rope_style == RopeStyle::normal ? 2 * i + 1 : i + half;
+                const float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cs[i] - x1 * sn[i];
+                v[b] = x0 * sn[i] + x1 * cs[i];
             }
         }
     }
-    const auto& logits = buf_[size_t(p_.logits)];
-    return {logits.data(), logits.size()};
+}
+
+void CpuExecutor::attention(const Op& op, int64_t pos, int64_t T) {
+    const ModelConfig& c = p_.config;
+    const int64_t kv = c.n_embd_kv(), cols = c.n_embd_q();
+    // Store the new K/V rows in the cache's type; attention then reads every position, the new
+    // ones too, at the stored precision.
+    uint8_t* kc = k_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
+    uint8_t* vc = v_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
+    const float* q = buf_[size_t(op.in[0])].data();
+    const float* k = buf_[size_t(op.in[1])].data();
+    const float* v = buf_[size_t(op.in[2])].data();
+    for (int64_t t = 0; t < T; ++t) {
+        quantize_row(cache_type_, k + t * kv, kc + uint64_t(pos + t) * cache_row_bytes_, kv);
+        quantize_row(cache_type_, v + t * kv, vc + uint64_t(pos + t) * cache_row_bytes_, kv);
+    }
+    const cpu::KvLayer layer{cache_type_, kc, vc, cache_row_bytes_};
+    const ref::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim, p_.attn_scale, c.attn_logit_softcap, op.window};
+    float* out = buf_[size_t(op.out)].data();
+    pool_->run(T * c.n_head, [&](int64_t b, int64_t e) {
+        thread_local std::vector<float> scores;
+        scores.resize(size_t(pos + T));
+        for (int64_t i = b; i < e; ++i) {
+            const int64_t t = i / c.n_head, h = i % c.n_head;
+            cpu::attention_head(kn_, q + t * cols + h * c.head_dim, h, layer, pos + t, shape, out + t * cols + h * c.head_dim,
+                                scores.data());
+        }
+    });
 }
 
 }  // namespace forge

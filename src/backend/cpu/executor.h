@@ -1,14 +1,17 @@
-// Runs a Program on the CPU with the reference kernels. Owns the activation buffers and the KV
-// cache ([n_layer][n_ctx][n_embd_kv] rows stored as F16 by default, or F32 / Q8_0); positions run
-// 0..n_ctx-1. The Program's weights point into the ModelSource's mapped files, which must outlive
-// the executor.
+// Runs a Program on the CPU: instruction-set kernels (cpu_kernels.h) on a thread pool. Owns the
+// activation buffers and the KV cache ([n_layer][n_ctx][n_embd_kv] rows stored as F16 by default,
+// or F32 / Q8_0); positions run 0..n_ctx-1. The Program's weights point into the ModelSource's
+// mapped files, which must outlive the executor.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/thread_pool.h"
 #include "format/ggml_type.h"
 #include "plan/program.h"
 
@@ -17,24 +20,47 @@ namespace forge {
 class CpuExecutor {
 public:
     // cache_type: f16 (default), f32 or q8_0 (rows of n_embd_kv must fit its 32-value blocks).
-    CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16);
+    // n_threads: 0 = one per hardware thread.
+    CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16, int n_threads = 0);
 
     // Runs `tokens` at positions pos.. pos+T-1 (T = tokens.size()), appending their K/V to the
-    // cache; returns the logits, [T, n_vocab]. Throws forge::Error when the positions pass n_ctx.
-    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos);
+    // cache. Returns the logits, [T, n_vocab], or only the last token's [1, n_vocab] when
+    // all_logits is false (the output head then runs on one row: what generation needs).
+    // Throws forge::Error when the positions pass n_ctx or a token id is out of range.
+    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true);
+
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_vocab() const { return p_.config.n_vocab; }
+    int threads() const { return pool_->size(); }
+    const char* isa() const { return kn_.isa; }
+    const Program& program() const { return p_; }
+
+    // Per-op wall time, accumulated over forward() calls while profiling is on (forge trace --time).
+    void set_profiling(bool on);
+    const std::vector<double>& op_seconds() const { return op_seconds_; }
 
 private:
+    void run_op(const Op& op, std::span<const int32_t> tokens, int64_t pos, int64_t T);
+    void matmul(const Op& op, int64_t T);
+    void attention(const Op& op, int64_t pos, int64_t T);
+    void rope(float* x, int64_t cols, int64_t T);
+    const std::vector<float>& small(const TensorRef* t) const { return small_f32_.at(t); }
+
     const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
+    const cpu::Kernels& kn_;
+    std::unique_ptr<ThreadPool> pool_;
     int64_t n_ctx_;
     std::vector<std::vector<float>> buf_;
     // Norm weights and biases as floats, converted once here rather than on every op.
     std::unordered_map<const TensorRef*, std::vector<float>> small_f32_;
     GgmlType cache_type_;
-    uint64_t cache_row_bytes_;          // one position of one layer
+    uint64_t cache_row_bytes_;  // one position of one layer
     std::vector<uint8_t> k_cache_, v_cache_;
-    std::vector<float> k_f32_, v_f32_;  // positions 0..pos of one layer, decoded for attention
+    std::vector<float> normed_;        // a folded RMSNorm's output
+    std::vector<uint8_t> act_q8_;      // matmul input quantised to BlockQ8A rows
+    std::vector<float> rope_cos_, rope_sin_;  // [T][rope_dim / 2] for the current batch
+    bool profiling_ = false;
+    std::vector<double> op_seconds_;
 };
 
 }  // namespace forge

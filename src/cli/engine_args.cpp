@@ -1,0 +1,45 @@
+#include "cli/engine_args.h"
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "model/weights.h"
+#include "plan/program.h"
+#include "util/error.h"
+
+namespace forge::cli {
+
+namespace {
+
+// Touches one byte per page of every tensor so the OS reads the file in now.
+void warm(const ModelSource& src) {
+    constexpr uint64_t kMin = 256ull << 20, kPage = 4096;
+    if (src.n_bytes() < kMin) return;
+    const auto& ts = src.tensors();
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const auto d = ts[i].data;
+        for (uint64_t off = 0; off < d.size(); off += kPage) sink = uint8_t(sink + d[off]);
+        if (i % 16 == 0 || i + 1 == ts.size()) draw_progress(i + 1, ts.size(), "loading " + ts[i].name);
+    }
+}
+
+}  // namespace
+
+void add_engine_args(CLI::App* cmd, EngineArgs& a) {
+    cmd->add_option("-m,--model", a.model, "GGUF file or Hugging Face directory")->required();
+    cmd->add_option("-t,--threads", a.threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
+    cmd->add_option("--cache-type", a.cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
+    cmd->add_flag("--no-fuse", a.no_fuse, "Run the Program without the fusion passes");
+}
+
+std::unique_ptr<CpuExecutor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
+    const GgmlType cache = parse_cache_type(a.cache_type);
+    Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
+    warm(src);
+    return std::make_unique<CpuExecutor>(std::move(program), n_ctx, cache, a.threads);
+}
+
+}  // namespace forge::cli
