@@ -204,7 +204,12 @@ ModelConfig config_from_hf(const nlohmann::json& cfg, std::string_view source) {
         c.query_scale = 1.0f / std::sqrt(json_or<float>(cfg, "query_pre_attn_scalar", float(c.head_dim), source));
     if (c.arch == Arch::stablelm && json_or<bool>(cfg, "qk_layernorm", false, source))
         throw FormatError(fmt::format("{}: stablelm with qk_layernorm is not supported", source));
-    if (auto rs = cfg.find("rope_scaling"); rs != cfg.end() && rs->is_object()) {
+    // transformers 5 writes rope_parameters (rope_theta and the scaling together); 4.x wrote
+    // rope_theta and rope_scaling at the top level.
+    auto rs = cfg.find("rope_parameters");
+    if (rs == cfg.end() || !rs->is_object()) rs = cfg.find("rope_scaling");
+    if (rs != cfg.end() && rs->is_object()) {
+        c.rope_freq_base = json_or<float>(*rs, "rope_theta", c.rope_freq_base, source);
         c.rope_scaling.type = json_or<std::string>(*rs, "rope_type", json_or<std::string>(*rs, "type", "none", source), source);
         c.rope_scaling.factor = json_or<float>(*rs, "factor", 1.0f, source);
         c.rope_scaling.low_freq_factor = json_or<float>(*rs, "low_freq_factor", 1.0f, source);
