@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
+#include "tiny_models.h"
 
 namespace forge {
 namespace {
@@ -137,7 +138,43 @@ TEST(Cli, BadInputIsAOneLineError) {
                            "the prompt is");
         expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " --cache-type q4_k",
                            "expected f16, f32 or q8_0");
+        expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " -l 12x3",
+                           "expected TOKEN_ID+BIAS");
+        expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " --chat",
+                           "has no chat template");
     }
+}
+
+TEST(Cli, RunStopsAtAStopString) {
+    FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+    const auto r = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
+                         " -p 'Once upon a time' -n 40 --temp 0 --stop Lily -t 1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("a little girl named \n"), std::string::npos) << r.out;  // cut right before the stop
+    EXPECT_EQ(r.out.find("Lily"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 threads"), std::string::npos) << r.out;
+    // Banning ',' (id 432, the first greedy token) changes the story's first words.
+    const auto b = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
+                         " -p 'Once upon a time' -n 12 --temp 0 -l 432-inf -l 7+0.25");
+    ASSERT_EQ(b.code, 0) << b.out;
+    EXPECT_EQ(b.out.find("Once upon a time,"), std::string::npos) << b.out;
+}
+
+TEST(Cli, ChatKeepsTheConversation) {
+    const auto dir = test::temp_dir();
+    test::write_tiny_model(dir / "chat.gguf", "llama", 3,
+                           "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                           "{% if add_generation_prompt %}<s>assistant:{% endif %}");
+    std::ofstream(dir / "input.txt") << "hello\nand again\n\n";
+    const auto r = forge("chat -m " + q(dir / "chat.gguf") + " -n 6 --temp 0 --system 'be brief' < " + q(dir / "input.txt"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    // Two turns, each reporting its prompt and generation; the second feeds only the new tokens.
+    const auto first = r.out.find(" prompt tokens"), second = r.out.find(" prompt tokens", first + 1);
+    ASSERT_NE(second, std::string::npos) << r.out;
+    const auto count_before = [&](size_t at) { return std::stoi(r.out.substr(r.out.rfind('[', at) + 1)); };
+    EXPECT_GT(count_before(first), 5) << r.out;
+    EXPECT_LT(count_before(second), count_before(first) + 12) << r.out;
+    expect_clean_error("chat -m " + q(dir / "chat.gguf") + " -t -2", "threads");
 }
 
 }  // namespace
