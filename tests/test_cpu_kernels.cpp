@@ -71,6 +71,9 @@ TEST_P(Matmul, EveryTableMatchesTheReference) {
                 if (fmt == cpu::ActFormat::q8) {
                     for (int64_t r = 0; r < rows; ++r)
                         kn.quantize_q8(x.data() + r * k, reinterpret_cast<cpu::BlockQ8A*>(act.data() + uint64_t(r) * xrow), k);
+                } else if (fmt == cpu::ActFormat::q8k) {
+                    for (int64_t r = 0; r < rows; ++r)
+                        kn.quantize_q8k(x.data() + r * k, reinterpret_cast<cpu::BlockQ8K*>(act.data() + uint64_t(r) * xrow), k);
                 } else {
                     std::memcpy(act.data(), x.data(), act.size());
                 }
@@ -82,7 +85,7 @@ TEST_P(Matmul, EveryTableMatchesTheReference) {
                 kn.matmul(args, cut1, cut2);
                 kn.matmul(args, cut2, n_out);
                 for (float v : got) ASSERT_FALSE(std::isnan(v)) << isa << ": a column was not written";
-                if (fmt == cpu::ActFormat::q8) {
+                if (fmt != cpu::ActFormat::f32) {
                     // 8-bit activations: each x[i] is off by up to d/2 (d = block max / 127), so a
                     // dot is off by about 0.006 * |w| * |x| / sqrt(k); allow eight times that.
                     for (int64_t r = 0; r < rows; ++r)
@@ -111,7 +114,7 @@ INSTANTIATE_TEST_SUITE_P(Types, Matmul,
                          ::testing::Values(Case{GgmlType::f32, 67}, Case{GgmlType::f16, 100}, Case{GgmlType::bf16, 33},
                                            Case{GgmlType::q8_0, 32 * 17}, Case{GgmlType::q4_0, 32 * 5}, Case{GgmlType::q4_1, 32 * 3},
                                            Case{GgmlType::q5_0, 32 * 9}, Case{GgmlType::q5_1, 32 * 7}, Case{GgmlType::q4_k, 256 * 3},
-                                           Case{GgmlType::q6_k, 256}, Case{GgmlType::q2_k, 512}, Case{GgmlType::iq4_nl, 96}),
+                                           Case{GgmlType::q5_k, 256 * 2}, Case{GgmlType::q6_k, 256 * 3}, Case{GgmlType::q2_k, 512}, Case{GgmlType::iq4_nl, 96}),
                          [](const auto& p) { return std::string(ggml_type_name(p.param.type)); });
 
 TEST(CpuKernels, VectorHelpersMatchScalarLoops) {

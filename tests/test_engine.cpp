@@ -126,7 +126,7 @@ TEST(Engine, QuantisedPerplexityCloseToF32) {
     EXPECT_GT(base.ppl, 1.0);
     EXPECT_LT(base.ppl, 3.0);  // the text is the model's own greedy output
     const auto src = ModelSource::open(f32_path.string());
-    for (const auto& [type, tolerance] : {std::pair{"Q8_0", 0.01}, std::pair{"Q4_0", 0.15}}) {
+    for (const auto& [type, tolerance] : {std::pair{"Q8_0", 0.01}, std::pair{"Q4_0", 0.15}, std::pair{"Q4_K_M", 0.15}}) {
         const auto path = test::temp_dir() / (std::string(type) + ".gguf");
         ExportOptions opt;
         opt.preset = quant_preset(type);

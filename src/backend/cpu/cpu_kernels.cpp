@@ -21,12 +21,20 @@ ActFormat act_format(GgmlType t) {
         case GgmlType::q5_0:
         case GgmlType::q5_1:
         case GgmlType::q8_0: return ActFormat::q8;
+        case GgmlType::q4_k:
+        case GgmlType::q5_k:
+        case GgmlType::q6_k: return ActFormat::q8k;
         default: return ActFormat::f32;
     }
 }
 
 uint64_t act_row_bytes(ActFormat f, int64_t k) {
-    return f == ActFormat::q8 ? uint64_t(k / 32) * sizeof(BlockQ8A) : uint64_t(k) * sizeof(float);
+    switch (f) {
+        case ActFormat::q8: return uint64_t(k / 32) * sizeof(BlockQ8A);
+        case ActFormat::q8k: return uint64_t(k / 256) * sizeof(BlockQ8K);
+        case ActFormat::f32: break;
+    }
+    return uint64_t(k) * sizeof(float);
 }
 
 const Kernels* kernels_for(std::string_view isa) {

@@ -5,8 +5,9 @@
 //
 // Matmuls read activations prepared once per op in the format the weight type's dot product
 // wants (act_format): the legacy 32-value block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) multiply
-// in the integer domain against activations quantised to 8 bits in blocks of 32 (BlockQ8A);
-// F32/F16/BF16 and all other types (K-quants, IQ: dequantised a row at a time) read floats.
+// in the integer domain against activations quantised to 8 bits in blocks of 32 (BlockQ8A), the
+// K-quants Q4_K, Q5_K and Q6_K against blocks of 256 (BlockQ8K); F32/F16/BF16 and all other
+// types (Q2_K, Q3_K, IQ: dequantised a row at a time) read floats.
 #pragma once
 
 #include <cstdint>
@@ -26,9 +27,18 @@ struct BlockQ8A {
 };
 static_assert(sizeof(BlockQ8A) == 40);
 
-enum class ActFormat { f32, q8 };
+// 256 activations quantised to int8 for the K-quants: x[i] ~ d * q[i]; bsum[g] = sum of q over
+// values 16g..16g+15 (the K-quants' per-sub-block minimums and offsets multiply these).
+struct BlockQ8K {
+    float d;
+    int8_t q[256];
+    int16_t bsum[16];
+};
+static_assert(sizeof(BlockQ8K) == 292);
+
+enum class ActFormat { f32, q8, q8k };
 ActFormat act_format(GgmlType weight_type);
-// Bytes of one activation row of k values in `f` (k % 32 == 0 for q8).
+// Bytes of one activation row of k values in `f` (k % 32 == 0 for q8, k % 256 == 0 for q8k).
 uint64_t act_row_bytes(ActFormat f, int64_t k);
 
 // out[r * out_stride + j] = dot(weight row j, activation row r) (+ bias[j]).
@@ -49,6 +59,8 @@ struct Kernels {
     const char* isa;
     // x [k] -> k / 32 blocks; k % 32 == 0.
     void (*quantize_q8)(const float* x, BlockQ8A* out, int64_t k);
+    // x [k] -> k / 256 blocks; k % 256 == 0.
+    void (*quantize_q8k)(const float* x, BlockQ8K* out, int64_t k);
     // Output columns j0..j1-1 of every row (a thread's share of a matmul).
     void (*matmul)(const MatmulArgs& a, int64_t j0, int64_t j1);
     float (*dot_f32)(const float* a, const float* b, int64_t n);

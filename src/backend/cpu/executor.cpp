@@ -150,25 +150,32 @@ void CpuExecutor::matmul(const Op& op, int64_t T) {
     }
     std::vector<MatmulOut> parts{{op.weight, op.bias, op.out}};
     parts.insert(parts.end(), op.fused.begin(), op.fused.end());
-    // Quantise the input once if any output's dot product reads 8-bit activations.
-    bool need_q8 = false;
-    for (const MatmulOut& m : parts) need_q8 |= cpu::act_format(m.weight->type) == cpu::ActFormat::q8;
-    const uint64_t q8_row = cpu::act_row_bytes(cpu::ActFormat::q8, k);
-    if (need_q8) {
-        act_q8_.resize(size_t(T) * q8_row);
-        auto* blocks = reinterpret_cast<cpu::BlockQ8A*>(act_q8_.data());
+    // Prepare the input once per activation format the outputs' dot products read.
+    auto prepared = [&](cpu::ActFormat f) -> const uint8_t* {
+        if (f == cpu::ActFormat::f32) return reinterpret_cast<const uint8_t*>(x);
+        std::vector<uint8_t>& buf = f == cpu::ActFormat::q8 ? act_q8_ : act_q8k_;
+        const uint64_t row = cpu::act_row_bytes(f, k);
+        buf.resize(size_t(T) * row);
         pool_->run(T, [&](int64_t b, int64_t e) {
-            for (int64_t r = b; r < e; ++r) kn_.quantize_q8(x + r * k, blocks + r * (k / 32), k);
+            for (int64_t r = b; r < e; ++r) {
+                if (f == cpu::ActFormat::q8)
+                    kn_.quantize_q8(x + r * k, reinterpret_cast<cpu::BlockQ8A*>(buf.data() + uint64_t(r) * row), k);
+                else
+                    kn_.quantize_q8k(x + r * k, reinterpret_cast<cpu::BlockQ8K*>(buf.data() + uint64_t(r) * row), k);
+            }
         });
-    }
+        return buf.data();
+    };
+    const uint8_t* act[3] = {nullptr, nullptr, nullptr};  // by ActFormat
     std::vector<cpu::MatmulArgs> args;
     std::vector<int64_t> first_col{0};
     for (const MatmulOut& m : parts) {
-        const bool q8 = cpu::act_format(m.weight->type) == cpu::ActFormat::q8;
+        const cpu::ActFormat f = cpu::act_format(m.weight->type);
+        const uint8_t*& a = act[int(f)];
+        if (!a) a = prepared(f);
         const int64_t n = out_cols(m);
-        args.push_back({m.weight->type, m.weight->data.data(), ggml_row_bytes(m.weight->type, k), k,
-                        q8 ? act_q8_.data() : reinterpret_cast<const uint8_t*>(x), q8 ? q8_row : uint64_t(k) * sizeof(float), T,
-                        m.bias ? small(m.bias).data() : nullptr, buf_[size_t(m.out)].data(), n});
+        args.push_back({m.weight->type, m.weight->data.data(), ggml_row_bytes(m.weight->type, k), k, a,
+                        cpu::act_row_bytes(f, k), T, m.bias ? small(m.bias).data() : nullptr, buf_[size_t(m.out)].data(), n});
         first_col.push_back(first_col.back() + n);
     }
     // One parallel pass over the output columns of all parts.

@@ -58,6 +58,7 @@ private:
     std::vector<uint8_t> k_cache_, v_cache_;
     std::vector<float> normed_;        // a folded RMSNorm's output
     std::vector<uint8_t> act_q8_;      // matmul input quantised to BlockQ8A rows
+    std::vector<uint8_t> act_q8k_;     // ... and to BlockQ8K rows
     std::vector<float> rope_cos_, rope_sin_;  // [T][rope_dim / 2] for the current batch
     bool profiling_ = false;
     std::vector<double> op_seconds_;
