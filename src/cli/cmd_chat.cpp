@@ -38,8 +38,8 @@ void chat(const ChatArgs& a) {
     if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
     const std::string bos = tok.bos() >= 0 ? tok.piece(tok.bos(), true) : "", eos = tok.eos() >= 0 ? tok.piece(tok.eos(), true) : "";
     std::vector<int32_t> cached;  // the tokens whose K/V the cache holds, positions 0..
-    fmt::print(stderr, "forge chat: {} ({} threads). Type a message; an empty line or Ctrl-D ends.\n", src.config().name,
-               ex->threads());
+    fmt::print(stderr, "forge chat: {} ({}). Type a message; an empty line or Ctrl-D ends.\n", src.config().name,
+               ex->describe());
     std::string line;
     while (true) {
         fmt::print("> ");

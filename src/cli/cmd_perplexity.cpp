@@ -40,7 +40,7 @@ void add_perplexity(CLI::App& app) {
         const Tokenizer tok = Tokenizer::open(a->engine.model);
         const auto tokens = tok.encode(text);
         auto exp = make_executor(src, a->engine, a->n_ctx);
-        CpuExecutor& ex = *exp;
+        Executor& ex = *exp;
         fmt::print("{} tokens, {} chunks of {}\n", tokens.size(), int64_t(tokens.size()) / a->n_ctx, a->n_ctx);
         const auto r = perplexity(ex, tokens, a->n_ctx, tok.bos(), [](int64_t i, double ppl) {
             fmt::print("[{}]{:.4f},", i + 1, ppl);
@@ -65,7 +65,7 @@ void add_bench(CLI::App& app) {
         if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0) throw UsageError("-r must be >= 1, -p and -n >= 0");
         const auto src = ModelSource::open(a->engine.model);
         auto exp = make_executor(src, a->engine, std::max(1, a->n_prompt + a->n_gen));
-        CpuExecutor& ex = *exp;
+        Executor& ex = *exp;
         std::mt19937 rng(1);
         std::uniform_int_distribution<int32_t> tok(0, int32_t(src.config().n_vocab - 1));
         // Weight bytes one token reads: every matrix once (the embedding only one row).
@@ -78,8 +78,8 @@ void add_bench(CLI::App& app) {
             double var = 0;
             for (double t : tps) var += (t - mean) * (t - mean);
             const double sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0;
-            fmt::print("| {} | {} | {} | CPU {} x{} | {} | {:.2f} ± {:.2f} | {} |\n", src.config().name,
-                       human_bytes(src.n_bytes()), human_count(src.n_params()), ex.isa(), ex.threads(), test, mean, sd,
+            fmt::print("| {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", src.config().name,
+                       human_bytes(src.n_bytes()), human_count(src.n_params()), ex.describe(), test, mean, sd,
                        weight_bound ? fmt::format("{:.2f}", mean * bytes_per_token / 1e9) : "-");
         };
         using clock = std::chrono::steady_clock;

@@ -63,9 +63,9 @@ void run(const RunArgs& a) {
         std::fflush(stdout);
     });
     fmt::print("\n");
-    fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.1f} tok/s) | generation: {} tokens in {:.3f} s ({:.1f} tok/s) | {} threads, {}\n",
+    fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.1f} tok/s) | generation: {} tokens in {:.3f} s ({:.1f} tok/s) | {}\n",
                r.n_prompt, r.prompt_seconds, double(r.n_prompt) / r.prompt_seconds, r.n_generated, r.gen_seconds,
-               r.n_generated ? double(r.n_generated) / r.gen_seconds : 0.0, ex->threads(), ex->isa());
+               r.n_generated ? double(r.n_generated) / r.gen_seconds : 0.0, ex->describe());
 }
 
 }  // namespace

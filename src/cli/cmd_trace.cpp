@@ -52,7 +52,7 @@ void trace(const TraceArgs& a) {
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const auto prompt = tok.encode(a.prompt);
     const int64_t n_ctx = int64_t(prompt.size()) + a.n_decode + 1;
-    auto ex = make_executor(src, a.engine, n_ctx);
+    auto ex = make_cpu_executor(src, a.engine, n_ctx);
     fmt::print("{}", ex->program().to_string());
     fmt::print("\nkernels: {}, {} threads\n", ex->isa(), ex->threads());
     ex->set_profiling(true);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "backend/cuda/cuda_executor.h"
+#include "backend/cuda/device_info.h"
 #include "cli/progress_bar.h"
 #include "model/weights.h"
 #include "plan/program.h"
@@ -32,14 +34,30 @@ void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("-t,--threads", a.threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
     cmd->add_option("--cache-type", a.cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->add_flag("--no-fuse", a.no_fuse, "Run the Program without the fusion passes");
+    cmd->add_option("--device", a.device, "cpu, cuda or auto (CUDA when a GPU is present)")->capture_default_str();
+    cmd->add_option("-ngl,--n-gpu-layers", a.gpu_layers, "llama.cpp compatibility: 0 runs on the CPU, any other number on CUDA");
 }
 
-std::unique_ptr<CpuExecutor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
     if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     const GgmlType cache = parse_cache_type(a.cache_type);
     Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
     warm(src);
     return std::make_unique<CpuExecutor>(std::move(program), n_ctx, cache, a.threads);
+}
+
+std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+    std::string device = a.device;
+    if (device != "cpu" && device != "cuda" && device != "auto")
+        throw UsageError(fmt::format("--device '{}': expected cpu, cuda or auto", device));
+    if (a.gpu_layers >= 0) device = a.gpu_layers == 0 ? "cpu" : "cuda";
+    if (device == "auto") device = cuda_devices().empty() ? "cpu" : "cuda";
+    if (device == "cpu") return make_cpu_executor(src, a, n_ctx);
+    if (parse_cache_type(a.cache_type) != GgmlType::f16)
+        throw UsageError(fmt::format("--cache-type {}: the CUDA KV cache is F16 (use --device cpu for others)", a.cache_type));
+    Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
+    warm(src);
+    return make_cuda_executor(std::move(program), n_ctx);
 }
 
 }  // namespace forge::cli

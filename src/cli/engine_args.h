@@ -17,14 +17,18 @@ struct EngineArgs {
     std::string cache_type = "f16";
     int threads = 0;
     bool no_fuse = false;
+    std::string device = "auto";  // cpu | cuda | auto (CUDA when a GPU is there)
+    int gpu_layers = -1;          // llama.cpp's -ngl: 0 means CPU, more means CUDA; -1: unset
 };
 
-// Registers -m/--model (required), -t/--threads, --cache-type and --no-fuse on cmd.
+// Registers -m/--model (required), -t/--threads, --cache-type, --no-fuse, --device and -ngl.
 void add_engine_args(CLI::App* cmd, EngineArgs& a);
 
-// Lowers the model to a Program for a context of n_ctx and builds its executor. Models over
-// 256 MiB are read through once first, with a progress bar, so the first token does not pay for
-// page faults.
-std::unique_ptr<CpuExecutor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx);
+// Lowers the model to a Program for a context of n_ctx and builds its executor on the chosen
+// device. Models over 256 MiB are read through once first, with a progress bar, so the first
+// token (CPU) or the upload (CUDA) does not pay for page faults one at a time.
+std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx);
+// The same, always on the CPU (forge trace --time profiles the CPU executor).
+std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx);
 
 }  // namespace forge::cli

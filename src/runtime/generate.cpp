@@ -20,7 +20,7 @@ std::unordered_set<int32_t> end_of_generation_tokens(const Tokenizer& tok) {
     return ids;
 }
 
-GenerateResult generate(CpuExecutor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
+GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
                         int64_t& pos, const GenerateOptions& o, const std::function<void(std::string_view)>& on_text) {
     if (prompt.empty()) throw Error("the prompt is empty");
     if (pos + int64_t(prompt.size()) > ex.n_ctx())

@@ -11,7 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "backend/cpu/executor.h"
+#include "backend/executor.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer.h"
 
@@ -36,7 +36,7 @@ struct GenerateResult {
 // Runs prompt at positions pos.., then generates; pos advances past everything the cache now
 // holds (the prompt and every generated token but the last). on_text receives the text as it becomes printable. Throws forge::Error when the prompt
 // does not fit the context.
-GenerateResult generate(CpuExecutor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
+GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
                         int64_t& pos, const GenerateOptions& o, const std::function<void(std::string_view)>& on_text);
 
 }  // namespace forge

@@ -4,12 +4,12 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu/executor.h"
+#include "backend/executor.h"
 #include "util/error.h"
 
 namespace forge {
 
-PerplexityResult perplexity(CpuExecutor& ex, std::span<const int32_t> tokens, int64_t n_ctx, int32_t bos,
+PerplexityResult perplexity(Executor& ex, std::span<const int32_t> tokens, int64_t n_ctx, int32_t bos,
                             const std::function<void(int64_t, double)>& on_chunk) {
     if (n_ctx < 4 || n_ctx > ex.n_ctx()) throw Error(fmt::format("perplexity: context {} must be in [4, {}]", n_ctx, ex.n_ctx()));
     const int64_t n_chunks = int64_t(tokens.size()) / n_ctx;

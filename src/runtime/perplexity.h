@@ -11,7 +11,7 @@
 
 namespace forge {
 
-class CpuExecutor;
+class Executor;
 
 struct PerplexityResult {
     double ppl = 0, error = 0;
@@ -20,7 +20,7 @@ struct PerplexityResult {
 
 // `on_chunk(i, running_ppl)` after each chunk. Throws forge::Error if the text has fewer than
 // 2 * n_ctx tokens (llama.cpp's requirement).
-PerplexityResult perplexity(CpuExecutor& ex, std::span<const int32_t> tokens, int64_t n_ctx, int32_t bos,
+PerplexityResult perplexity(Executor& ex, std::span<const int32_t> tokens, int64_t n_ctx, int32_t bos,
                             const std::function<void(int64_t, double)>& on_chunk = {});
 
 }  // namespace forge

@@ -51,6 +51,8 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
     op_seconds_.assign(p_.ops.size(), 0.0);
 }
 
+std::string CpuExecutor::describe() const { return fmt::format("CPU {} x{}", kn_.isa, pool_->size()); }
+
 void CpuExecutor::set_profiling(bool on) {
     profiling_ = on;
     op_seconds_.assign(p_.ops.size(), 0.0);

@@ -12,28 +12,26 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/thread_pool.h"
+#include "backend/executor.h"
 #include "format/ggml_type.h"
 #include "plan/program.h"
 
 namespace forge {
 
-class CpuExecutor {
+class CpuExecutor final : public Executor {
 public:
     // cache_type: f16 (default), f32 or q8_0 (rows of n_embd_kv must fit its 32-value blocks).
     // n_threads: 0 = one per hardware thread.
     CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16, int n_threads = 0);
 
-    // Runs `tokens` at positions pos.. pos+T-1 (T = tokens.size()), appending their K/V to the
-    // cache. Returns the logits, [T, n_vocab], or only the last token's [1, n_vocab] when
-    // all_logits is false (the output head then runs on one row: what generation needs).
-    // Throws forge::Error when the positions pass n_ctx or a token id is out of range.
-    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true);
+    // See Executor. With all_logits false the output head runs on the last row only.
+    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true) override;
 
-    int64_t n_ctx() const { return n_ctx_; }
-    int64_t n_vocab() const { return p_.config.n_vocab; }
+    int64_t n_ctx() const override { return n_ctx_; }
+    const Program& program() const override { return p_; }
+    std::string describe() const override;
     int threads() const { return pool_->size(); }
     const char* isa() const { return kn_.isa; }
-    const Program& program() const { return p_; }
 
     // Per-op wall time, accumulated over forward() calls while profiling is on (forge trace --time).
     void set_profiling(bool on);

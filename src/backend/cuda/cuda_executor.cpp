@@ -1,0 +1,422 @@
+#include "backend/cuda/cuda_executor.h"
+
+#include <algorithm>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <fmt/format.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "format/dequantize.h"
+#include "util/error.h"
+#include "util/fp16.h"
+
+namespace forge {
+
+namespace {
+
+using cuda::check;
+
+void cublas_check(cublasStatus_t s, const char* what) {
+    if (s != CUBLAS_STATUS_SUCCESS) throw Error(fmt::format("cuBLAS: {} failed (status {})", what, int(s)));
+}
+
+// A device allocation freed with the executor.
+class DeviceMemory {
+public:
+    void* alloc(size_t bytes) {
+        void* p = nullptr;
+        FORGE_CUDA(cudaMalloc(&p, std::max<size_t>(bytes, 256)));
+        blocks_.push_back(p);
+        return p;
+    }
+    ~DeviceMemory() {
+        for (void* p : blocks_) cudaFree(p);
+    }
+
+private:
+    std::vector<void*> blocks_;
+};
+
+struct DeviceWeight {
+    GgmlType type;
+    const uint8_t* data;
+    uint64_t row_bytes;
+    int64_t k, n_out;
+};
+
+class CudaExecutor final : public Executor {
+public:
+    CudaExecutor(Program program, int64_t n_ctx, int device);
+    ~CudaExecutor() override;
+
+    std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) override;
+    int64_t n_ctx() const override { return n_ctx_; }
+    const Program& program() const override { return p_; }
+    std::string describe() const override { return "CUDA " + device_name_; }
+
+private:
+    using Step = std::function<void(int T)>;
+    const DeviceWeight& weight(const TensorRef* t);
+    const float* small(const TensorRef* t, float offset = 0);
+    float* buf(int id) { return bufs_[size_t(id)]; }
+    void lower();
+    void lower_matmul(size_t& i);
+    void gemm(const DeviceWeight& w, const float* x, float* y, int T);
+    void run_chunk(std::span<const int32_t> tokens, int64_t pos, bool all_logits);
+
+    const Program p_;
+    int64_t n_ctx_, max_t_;
+    std::string device_name_;
+    DeviceMemory mem_;
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    std::unordered_map<const TensorRef*, DeviceWeight> weights_;
+    std::unordered_map<const TensorRef*, const float*> small_;
+    std::vector<float*> bufs_;
+    float* normed_ = nullptr;          // [max_t, widest] a folded norm's output for the GEMM path
+    __half* w16_ = nullptr;            // the largest weight as F16 (GEMM path)
+    __half* x16_ = nullptr;            // [max_t, widest] activations as F16
+    size_t w16_elems_ = 0;
+    __half *k_cache_ = nullptr, *v_cache_ = nullptr;
+    int* d_pos_ = nullptr;
+    int32_t* d_tokens_ = nullptr;
+    int* h_pos_ = nullptr;             // pinned
+    int32_t* h_tokens_ = nullptr;      // pinned
+    float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
+    float* d_inv_freq_ = nullptr;
+    std::vector<std::pair<bool, Step>> steps_;  // (part of the output head, launch)
+    std::vector<int> head_inputs_;
+    cudaGraphExec_t decode_graph_ = nullptr;
+    std::vector<float> all_;           // logits gathered over chunks
+};
+
+CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device) : p_(std::move(program)), n_ctx_(n_ctx) {
+    if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
+        cudaGetLastError();
+        throw Error("no CUDA device found (use --device cpu)");
+    }
+    FORGE_CUDA(cudaSetDevice(device));
+    cudaDeviceProp prop{};
+    FORGE_CUDA(cudaGetDeviceProperties(&prop, device));
+    device_name_ = prop.name;
+    FORGE_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    cublas_check(cublasCreate(&cublas_), "cublasCreate");
+    cublas_check(cublasSetStream(cublas_, stream_), "cublasSetStream");
+    const ModelConfig& c = p_.config;
+    max_t_ = std::min<int64_t>(n_ctx, 512);
+    int64_t widest = 0;
+    for (const BufferInfo& b : p_.buffers) {
+        bufs_.push_back(static_cast<float*>(mem_.alloc(size_t(max_t_ * b.cols) * sizeof(float))));
+        widest = std::max(widest, b.cols);
+    }
+    normed_ = static_cast<float*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(float)));
+    x16_ = static_cast<__half*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(__half)));
+    const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * size_t(c.n_embd_kv());
+    k_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
+    v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
+    d_pos_ = static_cast<int*>(mem_.alloc(sizeof(int)));
+    d_tokens_ = static_cast<int32_t*>(mem_.alloc(size_t(max_t_) * sizeof(int32_t)));
+    FORGE_CUDA(cudaMallocHost(&h_pos_, sizeof(int)));
+    FORGE_CUDA(cudaMallocHost(&h_tokens_, size_t(max_t_) * sizeof(int32_t)));
+    FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
+    d_inv_freq_ = static_cast<float*>(mem_.alloc(p_.rope.inv_freq.size() * sizeof(float)));
+    FORGE_CUDA(cudaMemcpy(d_inv_freq_, p_.rope.inv_freq.data(), p_.rope.inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
+    lower();
+    if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));
+    FORGE_CUDA(cudaStreamSynchronize(stream_));
+}
+
+CudaExecutor::~CudaExecutor() {
+    if (decode_graph_) cudaGraphExecDestroy(decode_graph_);
+    if (cublas_) cublasDestroy(cublas_);
+    if (stream_) cudaStreamDestroy(stream_);
+    cudaFreeHost(h_pos_);
+    cudaFreeHost(h_tokens_);
+    cudaFreeHost(h_logits_);
+}
+
+// Uploads a matrix once: natively when a kernel reads its type, else converted to F16.
+const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
+    if (auto it = weights_.find(t); it != weights_.end()) return it->second;
+    const int64_t k = t->ne[0], n_out = t->n_elements() / k;
+    DeviceWeight w{t->type, nullptr, ggml_row_bytes(t->type, k), k, n_out};
+    if ((t->type == GgmlType::f32 || t->type == GgmlType::f16 || !cuda::native_weight_type(t->type)) && k % 8 != 0)
+        throw Error(fmt::format("{}: rows of {} values; the CUDA kernels need multiples of 8", t->name, k));
+    if (cuda::native_weight_type(t->type)) {
+        void* d = mem_.alloc(t->data.size());
+        FORGE_CUDA(cudaMemcpy(d, t->data.data(), t->data.size(), cudaMemcpyHostToDevice));
+        w.data = static_cast<const uint8_t*>(d);
+    } else {
+        std::vector<float> row(static_cast<size_t>(k));
+        std::vector<uint16_t> h(size_t(k * n_out));
+        for (int64_t j = 0; j < n_out; ++j) {
+            dequantize_row(t->type, t->data.data() + uint64_t(j) * w.row_bytes, row.data(), k);
+            for (int64_t i = 0; i < k; ++i) h[size_t(j * k + i)] = f32_to_fp16(row[size_t(i)]);
+        }
+        void* d = mem_.alloc(h.size() * 2);
+        FORGE_CUDA(cudaMemcpy(d, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+        w = {GgmlType::f16, static_cast<const uint8_t*>(d), uint64_t(k) * 2, k, n_out};
+    }
+    if (w.type != GgmlType::f32) w16_elems_ = std::max(w16_elems_, size_t(k * n_out));
+    return weights_.emplace(t, w).first->second;
+}
+
+// A norm weight or bias as device floats (offset added: gemma's 1 + w).
+const float* CudaExecutor::small(const TensorRef* t, float offset) {
+    if (!t) return nullptr;
+    if (auto it = small_.find(t); it != small_.end() && offset == 0) return it->second;
+    std::vector<float> v(static_cast<size_t>(t->n_elements()));
+    dequantize_row(t->type, t->data.data(), v.data(), t->n_elements());
+    for (float& x : v) x += offset;
+    float* d = static_cast<float*>(mem_.alloc(v.size() * sizeof(float)));
+    FORGE_CUDA(cudaMemcpy(d, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+    if (offset == 0) small_[t] = d;
+    return d;
+}
+
+// y [T, n_out] = x [T, k] W^T through cuBLAS: F32 weights in SGEMM, the rest dequantised to F16
+// first (tensor cores, F32 accumulation).
+void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) {
+    const float one = 1.0f, zero = 0.0f;
+    const int k = int(w.k), n = int(w.n_out);
+    if (w.type == GgmlType::f32) {
+        cublas_check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, reinterpret_cast<const float*>(w.data), k, x, k,
+                                 &zero, y, n),
+                     "cublasSgemm");
+        return;
+    }
+    cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, n, k, w16_, stream_);
+    cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
+    cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16_, CUDA_R_16F, k, x16_, CUDA_R_16F, k, &zero,
+                              y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 "cublasGemmEx");
+}
+
+// One matmul op, with what follows it folded in where the matvec kernel can: SwiGLU/GeGLU of a
+// gate/up pair, or the residual add of a single output.
+void CudaExecutor::lower_matmul(size_t& i) {
+    const Op& op = p_.ops[i];
+    const ModelConfig& c = p_.config;
+    std::vector<MatmulOut> parts{{op.weight, op.bias, op.out}};
+    parts.insert(parts.end(), op.fused.begin(), op.fused.end());
+    std::vector<DeviceWeight> w;
+    std::vector<const float*> bias;
+    for (const MatmulOut& m : parts) {
+        w.push_back(weight(m.weight));
+        bias.push_back(small(m.bias));
+    }
+    bool same_type = true;
+    for (const DeviceWeight& x : w) same_type &= x.type == w[0].type;
+    const Op* next = i + 1 < p_.ops.size() ? &p_.ops[i + 1] : nullptr;
+    bool glu = false, accumulate = false;
+    if (next && parts.size() == 2 && same_type && (next->kind == OpKind::swiglu || next->kind == OpKind::geglu) &&
+        next->in == std::vector<int>{parts[0].out, parts[1].out} && next->out == parts[0].out && w[0].n_out == w[1].n_out) {
+        glu = true;
+        ++i;
+    } else if (next && parts.size() == 1 && next->kind == OpKind::add && next->in.size() == 2 && next->in[1] == op.out &&
+               next->out == next->in[0]) {
+        accumulate = true;
+        parts[0].out = next->out;
+        ++i;
+    }
+    const bool geglu = glu && next->kind == OpKind::geglu;
+    const float* norm = op.norm ? small(op.norm, op.norm_offset) : nullptr;
+    const int k = int(p_.buffers[size_t(op.in[0])].cols), in = op.in[0];
+    const int proj = op.out;  // where a GEMM writes before the folded add
+    steps_.emplace_back(op.head, [=, this](int T) {
+        if (T <= cuda::kMaxMatvecRows) {
+            // One launch when the parts share a type, else one per part.
+            for (size_t first = 0; first < parts.size();) {
+                const size_t n = same_type ? parts.size() : 1;
+                cuda::Matvec m{};
+                m.n_parts = int(n);
+                for (size_t p = 0; p < n; ++p) {
+                    const DeviceWeight& d = w[first + p];
+                    m.part[p] = {d.type, d.data, d.row_bytes, int(d.n_out), bias[first + p], buf(parts[first + p].out), accumulate};
+                }
+                m.k = k;
+                m.x = buf(in);
+                m.norm = norm;
+                m.norm_offset = 0;  // already added to the uploaded weight
+                m.eps = c.norm_eps;
+                m.swiglu = glu && !geglu;
+                m.geglu = geglu;
+                cuda::matvec(m, T, stream_);
+                first += n;
+            }
+            return;
+        }
+        const float* x = buf(in);
+        if (norm) {
+            cuda::rmsnorm(x, norm, 0.0f, normed_, T, k, c.norm_eps, stream_);
+            x = normed_;
+        }
+        for (size_t p = 0; p < parts.size(); ++p) {
+            float* y = buf(accumulate ? proj : parts[p].out);
+            gemm(w[p], x, y, T);
+            if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p].n_out), stream_);
+        }
+        const int64_t n = int64_t(T) * w[0].n_out;
+        if (glu && geglu) cuda::geglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
+        if (glu && !geglu) cuda::swiglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
+        if (accumulate) cuda::add(buf(parts[0].out), buf(proj), buf(parts[0].out), n, stream_);
+    });
+}
+
+void CudaExecutor::lower() {
+    const ModelConfig& c = p_.config;
+    for (size_t i = 0; i < p_.ops.size(); ++i) {
+        const Op& op = p_.ops[i];
+        if (op.head && head_inputs_.empty()) head_inputs_ = op.in;
+        const int64_t cols = p_.buffers[size_t(op.out)].cols;
+        float* out = buf(op.out);
+        const float* in0 = op.in.empty() ? nullptr : buf(op.in[0]);
+        switch (op.kind) {
+            case OpKind::embed: {
+                const DeviceWeight& w = weight(op.weight);
+                const float alpha = op.alpha;
+                steps_.emplace_back(op.head, [=, this](int T) {
+                    cuda::embed(w.type, w.data, w.row_bytes, d_tokens_, out, T, int(cols), alpha, stream_);
+                });
+                break;
+            }
+            case OpKind::rmsnorm: {
+                const float* w = small(op.weight, op.alpha);
+                const int group = int(op.group ? op.group : cols);
+                steps_.emplace_back(op.head, [=, this](int T) {
+                    cuda::rmsnorm(in0, w, 0.0f, out, int(T * cols / group), group, c.norm_eps, stream_);
+                });
+                break;
+            }
+            case OpKind::layernorm: {
+                const float *w = small(op.weight), *b = small(op.bias);
+                steps_.emplace_back(op.head, [=, this](int T) { cuda::layernorm(in0, w, b, out, T, int(cols), c.norm_eps, stream_); });
+                break;
+            }
+            case OpKind::matmul: lower_matmul(i); break;
+            case OpKind::rope: {
+                // RoPE runs inside the attention step (with the cache write); check the pattern.
+                const Op* a = &op;
+                while (a->kind == OpKind::rope) ++a;
+                if (a->kind != OpKind::attention || (op.out != a->in[0] && op.out != a->in[1]))
+                    throw Error("CUDA executor: a rope op that does not feed attention");
+                break;
+            }
+            case OpKind::attention: {
+                const size_t layer = size_t(op.layer) * size_t(n_ctx_) * size_t(c.n_embd_kv());
+                const bool rotate = i > 0 && p_.ops[i - 1].kind == OpKind::rope;
+                cuda::RopeKv r{buf(op.in[0]), buf(op.in[1]), buf(op.in[2]), k_cache_ + layer, v_cache_ + layer, d_pos_, d_inv_freq_,
+                               rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
+                               rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
+                cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, d_pos_, int(c.n_head), int(c.n_head_kv),
+                                  int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window)};
+                steps_.emplace_back(op.head, [=, this](int T) {
+                    cuda::rope_kv(r, T, stream_);
+                    cuda::attention(a, T, stream_);
+                });
+                break;
+            }
+            case OpKind::swiglu:
+            case OpKind::geglu: {
+                const float* b = buf(op.in[1]);
+                const bool gelu = op.kind == OpKind::geglu;
+                steps_.emplace_back(op.head, [=, this](int T) {
+                    (gelu ? cuda::geglu : cuda::swiglu)(in0, b, out, T * cols, stream_);
+                });
+                break;
+            }
+            case OpKind::add: {
+                const float* b = buf(op.in[1]);
+                steps_.emplace_back(op.head, [=, this](int T) { cuda::add(in0, b, out, T * cols, stream_); });
+                break;
+            }
+            case OpKind::softcap: {
+                const float cap = op.alpha;
+                steps_.emplace_back(op.head, [=, this](int T) { cuda::softcap(in0, out, cap, T * cols, stream_); });
+                break;
+            }
+        }
+    }
+}
+
+void CudaExecutor::run_chunk(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
+    const int T = int(tokens.size());
+    *h_pos_ = int(pos);
+    std::copy(tokens.begin(), tokens.end(), h_tokens_);
+    FORGE_CUDA(cudaMemcpyAsync(d_pos_, h_pos_, sizeof(int), cudaMemcpyHostToDevice, stream_));
+    FORGE_CUDA(cudaMemcpyAsync(d_tokens_, h_tokens_, size_t(T) * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    auto run_steps = [&] {
+        bool in_head = false;
+        int rows = T;
+        for (const auto& [head, step] : steps_) {
+            if (head && !in_head) {
+                in_head = true;
+                if (!all_logits && T > 1) {
+                    // Only the last token's logits: move the head's inputs' last rows to row 0.
+                    for (int b : head_inputs_) {
+                        const int64_t cols = p_.buffers[size_t(b)].cols;
+                        FORGE_CUDA(cudaMemcpyAsync(buf(b), buf(b) + (T - 1) * cols, size_t(cols) * sizeof(float),
+                                                   cudaMemcpyDeviceToDevice, stream_));
+                    }
+                    rows = 1;
+                }
+            }
+            step(rows);
+        }
+        return rows;
+    };
+    int rows = T;
+    if (T == 1) {
+        if (!decode_graph_) {
+            cudaGraph_t graph;
+            FORGE_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+            run_steps();
+            FORGE_CUDA(cudaStreamEndCapture(stream_, &graph));
+            FORGE_CUDA(cudaGraphInstantiate(&decode_graph_, graph, 0));
+            FORGE_CUDA(cudaGraphDestroy(graph));
+        }
+        FORGE_CUDA(cudaGraphLaunch(decode_graph_, stream_));
+    } else {
+        rows = run_steps();
+    }
+    FORGE_CUDA(cudaGetLastError());
+    const size_t n = size_t(rows) * size_t(n_vocab());
+    FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    FORGE_CUDA(cudaStreamSynchronize(stream_));
+}
+
+std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
+    const int64_t T = int64_t(tokens.size()), V = n_vocab();
+    if (T == 0) throw Error("forward: no tokens");
+    if (pos < 0 || pos + T > n_ctx_)
+        throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", pos, pos + T - 1, n_ctx_));
+    for (int32_t t : tokens)
+        if (t < 0 || t >= V) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, V));
+    if (T <= max_t_) {
+        run_chunk(tokens, pos, all_logits);
+        return {h_logits_, size_t(all_logits ? T : 1) * size_t(V)};
+    }
+    all_.clear();
+    for (int64_t first = 0; first < T; first += max_t_) {
+        const int64_t n = std::min(max_t_, T - first);
+        run_chunk(tokens.subspan(size_t(first), size_t(n)), pos + first, all_logits);
+        if (all_logits) all_.insert(all_.end(), h_logits_, h_logits_ + n * V);
+    }
+    if (all_logits) return all_;
+    return {h_logits_, size_t(V)};
+}
+
+}  // namespace
+
+std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device) {
+    return std::make_unique<CudaExecutor>(std::move(program), n_ctx, device);
+}
+
+}  // namespace forge

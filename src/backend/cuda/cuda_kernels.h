@@ -1,0 +1,98 @@
+// Host-side launchers of the CUDA kernel families (matvec.cu, attention.cu, pointwise.cu). All
+// take device pointers and a stream and never synchronise, so a decode step can be captured in a
+// CUDA graph. Shapes in comments: [rows, cols], row-major.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "format/ggml_type.h"
+
+namespace forge::cuda {
+
+// Weight types with native kernels; every other type is converted to F16 when uploaded.
+bool native_weight_type(GgmlType t);
+
+// One output of a (possibly fused) matvec: y[t][j] (+)= W[j] . x[t] (+ bias[j]).
+struct MatvecPart {
+    GgmlType type;
+    const uint8_t* w;       // [n_out] rows of row_bytes
+    uint64_t row_bytes;
+    int n_out;
+    const float* bias;      // [n_out] or null
+    float* y;               // [T, n_out]
+    bool accumulate;        // y += result (a residual add folded into the matvec)
+};
+
+// Up to three parts sharing the input x [T, k], T <= kMaxMatvecRows. When norm is not null, x is
+// RMS-normalised per row first (weight norm[k] + norm_offset, epsilon eps). When swiglu, parts 0
+// and 1 (gate, up; same shape) produce y0 = silu(gate) * up and part 1 writes nothing.
+constexpr int kMaxMatvecRows = 8;
+struct Matvec {
+    MatvecPart part[3];
+    int n_parts;
+    int k;
+    const float* x;
+    const float* norm;
+    float norm_offset;
+    float eps;
+    bool swiglu;
+    bool geglu;
+};
+void matvec(const Matvec& m, int T, cudaStream_t s);
+
+// W [n_out, k] of any native type -> F16 [n_out, k] (prefill feeds these to cuBLAS).
+void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s);
+void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s);
+
+// Row-wise norms over [rows, n] (n per group; in place allowed).
+void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s);
+void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s);
+
+// Rotates q [T, n_head*head_dim] and k [T, n_head_kv*head_dim] in place for positions *pos + t,
+// then stores k and v rows as F16 at those positions of the layer's cache [n_ctx, n_embd_kv].
+struct RopeKv {
+    float* q;
+    float* k;
+    const float* v;
+    __half* k_cache;
+    __half* v_cache;
+    const int* pos;          // device: position of token 0
+    const float* inv_freq;   // [rope_dim / 2]
+    float mscale;
+    int n_head, n_head_kv, head_dim, rope_dim;
+    bool neox;
+};
+void rope_kv(const RopeKv& r, int T, cudaStream_t s);
+
+// out [T, n_head*head_dim] = softmax(q k^T * scale) v for token t at position *pos + t over the
+// cache positions it may see (causal; the last `window` only when window > 0), soft-capped.
+struct Attention {
+    const float* q;
+    const __half* k_cache;
+    const __half* v_cache;
+    float* out;
+    const int* pos;
+    int n_head, n_head_kv, head_dim;
+    float scale, softcap;
+    int window;
+};
+void attention(const Attention& a, int T, cudaStream_t s);
+
+// Element-wise ops over n values.
+void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s);
+void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s);
+void geglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s);
+void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s);
+void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s);
+
+// out[t] = row tokens[t] of the embedding (native type) * scale (scale 0: none); n = row length.
+void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int T, int n,
+           float scale, cudaStream_t s);
+
+// *out = argmax of x [n] (greedy sampling on the device).
+void argmax(const float* x, int n, int32_t* out, cudaStream_t s);
+
+}  // namespace forge::cuda

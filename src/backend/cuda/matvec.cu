@@ -1,0 +1,163 @@
+// Matrix-vector products for decode (and batches of up to kMaxMatvecRows tokens): one warp per
+// output row, each lane reading eight weights at a time (16-byte loads for F32/F16, the block's
+// 16-bit pieces for Q8_0/Q4_0) and dequantising in registers, so every weight byte is read once
+// per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
+// add, and SwiGLU/GeGLU of a fused gate/up pair.
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kernels.h"
+
+#include <string>
+
+#include "util/error.h"
+
+namespace forge::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;
+
+enum class Glu { none, silu, gelu };
+
+__device__ inline float activate(Glu g, float x) {
+    if (g == Glu::silu) return x / (1.0f + __expf(-x));
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
+
+template <class R, int T, Glu G>
+__global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row = blockIdx.x * kWarps + warp;
+    // RMSNorm of the input rows, computed by every block (x is small and stays in L2).
+    __shared__ float inv_rms[T];
+    if (m.norm) {
+        for (int t = warp; t < T; t += kWarps) {
+            float ss = 0;
+            for (int i = lane; i < m.k; i += 32) ss += m.x[t * m.k + i] * m.x[t * m.k + i];
+            ss = warp_sum(ss);
+            if (lane == 0) inv_rms[t] = rsqrtf(ss / float(m.k) + m.eps);
+        }
+        __syncthreads();
+    }
+    int p = 0, j = row;
+    if (G == Glu::none) {
+        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
+        if (p >= m.n_parts) return;
+    } else if (j >= m.part[0].n_out) {
+        return;
+    }
+    const MatvecPart& a = m.part[p];
+    const uint8_t* wa = a.w + uint64_t(j) * a.row_bytes;
+    const uint8_t* wb = G == Glu::none ? nullptr : m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
+    float acc[T], acc2[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc2[t] = 0;
+    for (int c = lane; c < m.k / 8; c += 32) {
+        float w[8], w2[8];
+        R::eight(wa, c, w);
+        if (G != Glu::none) R::eight(wb, c, w2);
+        float nw[8];
+        if (m.norm) {
+            const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * c;
+            const float4 n0 = n4[0], n1 = n4[1];
+            nw[0] = n0.x, nw[1] = n0.y, nw[2] = n0.z, nw[3] = n0.w, nw[4] = n1.x, nw[5] = n1.y, nw[6] = n1.z, nw[7] = n1.w;
+            for (int i = 0; i < 8; ++i) nw[i] += m.norm_offset;
+        }
+        for (int t = 0; t < T; ++t) {
+            const float4* x4 = reinterpret_cast<const float4*>(m.x + t * m.k) + 2 * c;
+            const float4 x0 = x4[0], x1 = x4[1];
+            float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+            if (m.norm)
+                for (int i = 0; i < 8; ++i) x[i] *= nw[i] * inv_rms[t];
+            for (int i = 0; i < 8; ++i) acc[t] += w[i] * x[i];
+            if (G != Glu::none)
+                for (int i = 0; i < 8; ++i) acc2[t] += w2[i] * x[i];
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float v = warp_sum(acc[t]);
+        if (a.bias) v += a.bias[j];
+        if (G != Glu::none) {
+            float u = warp_sum(acc2[t]);
+            if (m.part[1].bias) u += m.part[1].bias[j];
+            v = activate(G, v) * u;
+        }
+        if (lane == 0) {
+            float& y = a.y[t * a.n_out + j];
+            y = a.accumulate ? y + v : v;
+        }
+    }
+}
+
+template <class R, int T>
+void launch_rows(const Matvec& m, int rows, cudaStream_t s) {
+    const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
+    if (m.swiglu) matvec_kernel<R, T, Glu::silu><<<grid, block, 0, s>>>(m);
+    else if (m.geglu) matvec_kernel<R, T, Glu::gelu><<<grid, block, 0, s>>>(m);
+    else matvec_kernel<R, T, Glu::none><<<grid, block, 0, s>>>(m);
+}
+
+template <class R>
+void launch(const Matvec& m, int T, int rows, cudaStream_t s) {
+    switch (T) {
+        case 1: return launch_rows<R, 1>(m, rows, s);
+        case 2: return launch_rows<R, 2>(m, rows, s);
+        case 3: return launch_rows<R, 3>(m, rows, s);
+        case 4: return launch_rows<R, 4>(m, rows, s);
+        case 5: return launch_rows<R, 5>(m, rows, s);
+        case 6: return launch_rows<R, 6>(m, rows, s);
+        case 7: return launch_rows<R, 7>(m, rows, s);
+        default: return launch_rows<R, 8>(m, rows, s);
+    }
+}
+
+template <class R>
+__global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out) {
+    const int row = blockIdx.y;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < k / 8; c += gridDim.x * blockDim.x) {
+        float v[8];
+        R::eight(w + uint64_t(row) * row_bytes, c, v);
+        for (int i = 0; i < 8; ++i) out[uint64_t(row) * k + 8 * c + i] = __float2half(v[i]);
+    }
+}
+
+__global__ void f32_to_f16_kernel(const float* x, __half* out, int64_t n) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        out[i] = __float2half(x[i]);
+}
+
+}  // namespace
+
+bool native_weight_type(GgmlType t) {
+    return t == GgmlType::f32 || t == GgmlType::f16 || t == GgmlType::q8_0 || t == GgmlType::q4_0;
+}
+
+void matvec(const Matvec& m, int T, cudaStream_t s) {
+    if (T < 1 || T > kMaxMatvecRows) throw Error("matvec: " + std::to_string(T) + " rows (1.." + std::to_string(kMaxMatvecRows) + ")");
+    int rows = 0;
+    for (int p = 0; p < m.n_parts; ++p) rows += m.part[p].n_out;
+    if (m.swiglu || m.geglu) rows = m.part[0].n_out;
+    switch (m.part[0].type) {
+        case GgmlType::f32: return launch<ReadF32>(m, T, rows, s);
+        case GgmlType::f16: return launch<ReadF16>(m, T, rows, s);
+        case GgmlType::q8_0: return launch<ReadQ8_0>(m, T, rows, s);
+        case GgmlType::q4_0: return launch<ReadQ4_0>(m, T, rows, s);
+        default: throw Error(std::string("matvec: no CUDA kernel for ") + std::string(ggml_type_name(m.part[0].type)));
+    }
+}
+
+void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s) {
+    const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);
+    switch (type) {
+        case GgmlType::f32: dequant_kernel<ReadF32><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
+        case GgmlType::f16: dequant_kernel<ReadF16><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
+        case GgmlType::q8_0: dequant_kernel<ReadQ8_0><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
+        case GgmlType::q4_0: dequant_kernel<ReadQ4_0><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
+        default: throw Error(std::string("dequantize_to_f16: no CUDA kernel for ") + std::string(ggml_type_name(type)));
+    }
+}
+
+void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s) {
+    f32_to_f16_kernel<<<int((n + 255) / 256 > 1024 ? 1024 : (n + 255) / 256), 256, 0, s>>>(x, out, n);
+}
+
+}  // namespace forge::cuda

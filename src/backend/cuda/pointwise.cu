@@ -1,0 +1,181 @@
+// Row and element-wise kernels: norms, RoPE with the KV-cache write, activations, residual adds,
+// embedding lookup, argmax.
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_kernels.h"
+
+#include <string>
+
+#include "util/error.h"
+
+namespace forge::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) { return int(std::min<int64_t>((n + kThreads - 1) / kThreads, 4096)); }
+
+// Sum over the block (256 threads); every thread gets the result.
+__device__ float block_sum(float v) {
+    __shared__ float part[kThreads / 32];
+    v = warp_sum(v);
+    __syncthreads();
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
+    __syncthreads();
+    float total = 0;
+    for (int i = 0; i < kThreads / 32; ++i) total += part[i];
+    return total;
+}
+
+__global__ void rmsnorm_kernel(const float* x, const float* w, float offset, float* out, int n, float eps) {
+    const float* xr = x + int64_t(blockIdx.x) * n;
+    float* o = out + int64_t(blockIdx.x) * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += kThreads) ss += xr[i] * xr[i];
+    const float scale = rsqrtf(block_sum(ss) / float(n) + eps);
+    for (int i = threadIdx.x; i < n; i += kThreads) o[i] = xr[i] * scale * (w[i] + offset);
+}
+
+__global__ void layernorm_kernel(const float* x, const float* w, const float* b, float* out, int n, float eps) {
+    const float* xr = x + int64_t(blockIdx.x) * n;
+    float* o = out + int64_t(blockIdx.x) * n;
+    float s = 0;
+    for (int i = threadIdx.x; i < n; i += kThreads) s += xr[i];
+    const float mean = block_sum(s) / float(n);
+    float v = 0;
+    for (int i = threadIdx.x; i < n; i += kThreads) v += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = rsqrtf(block_sum(v) / float(n) + eps);
+    for (int i = threadIdx.x; i < n; i += kThreads) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
+}
+
+// One block per token: rotate every (head, pair) of q and k, then store k and v in the cache.
+__global__ void rope_kv_kernel(RopeKv r) {
+    const int t = blockIdx.x, p = *r.pos + t, half = r.rope_dim / 2;
+    const int q_pairs = r.n_head * half, k_pairs = r.n_head_kv * half;
+    const int q_cols = r.n_head * r.head_dim, kv_cols = r.n_head_kv * r.head_dim;
+    for (int i = threadIdx.x; i < q_pairs + k_pairs; i += blockDim.x) {
+        const bool is_q = i < q_pairs;
+        const int pair = is_q ? i : i - q_pairs, h = pair / half, f = pair % half;
+        float* v = (is_q ? r.q + int64_t(t) * q_cols : r.k + int64_t(t) * kv_cols) + h * r.head_dim;
+        double sn, cs;
+        sincos(double(p) * double(r.inv_freq[f]), &sn, &cs);
+        const float c = float(cs) * r.mscale, s = float(sn) * r.mscale;
+        const int a = r.neox ? f : 2 * f, b = r.neox ? f + half : 2 * f + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < kv_cols; i += blockDim.x) {
+        r.k_cache[int64_t(p) * kv_cols + i] = __float2half(r.k[int64_t(t) * kv_cols + i]);
+        r.v_cache[int64_t(p) * kv_cols + i] = __float2half(r.v[int64_t(t) * kv_cols + i]);
+    }
+}
+
+__global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        out[i] = a[i] + b[i];
+}
+
+__global__ void glu_kernel(const float* g, const float* u, float* out, int64_t n, bool gelu) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        const float x = g[i];
+        const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
+                             : x / (1.0f + __expf(-x));
+        out[i] = a * u[i];
+    }
+}
+
+__global__ void softcap_kernel(const float* x, float* out, float cap, int64_t n) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        out[i] = tanhf(x[i] / cap) * cap;
+}
+
+__global__ void bias_kernel(float* y, const float* bias, int rows, int n) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < int64_t(rows) * n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] += bias[i % n];
+}
+
+template <class R>
+__global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int n, float scale) {
+    const int t = blockIdx.x;
+    const uint8_t* row = table + uint64_t(tokens[t]) * row_bytes;
+    for (int c = threadIdx.x; c < n / 8; c += blockDim.x) {
+        float v[8];
+        R::eight(row, c, v);
+        for (int i = 0; i < 8; ++i) out[int64_t(t) * n + 8 * c + i] = scale != 0 ? v[i] * scale : v[i];
+    }
+}
+
+__global__ void argmax_kernel(const float* x, int n, int32_t* out) {
+    __shared__ float best_v[kThreads];
+    __shared__ int best_i[kThreads];
+    float bv = -INFINITY;
+    int bi = 0;
+    for (int i = threadIdx.x; i < n; i += kThreads)
+        if (x[i] > bv) bv = x[i], bi = i;
+    best_v[threadIdx.x] = bv;
+    best_i[threadIdx.x] = bi;
+    __syncthreads();
+    for (int s = kThreads / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            const float ov = best_v[threadIdx.x + s];
+            const int oi = best_i[threadIdx.x + s];
+            if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
+                best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) *out = best_i[0];
+}
+
+}  // namespace
+
+void check(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) throw Error(std::string("CUDA: ") + what + " failed: " + cudaGetErrorString(e));
+}
+
+void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s) {
+    rmsnorm_kernel<<<rows, kThreads, 0, s>>>(x, w, offset, out, n, eps);
+}
+
+void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s) {
+    layernorm_kernel<<<rows, kThreads, 0, s>>>(x, w, b, out, n, eps);
+}
+
+void rope_kv(const RopeKv& r, int T, cudaStream_t s) { rope_kv_kernel<<<T, kThreads, 0, s>>>(r); }
+
+void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
+    add_kernel<<<blocks_for(n), kThreads, 0, s>>>(a, b, out, n);
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s) {
+    glu_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n, false);
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s) {
+    glu_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n, true);
+}
+
+void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s) {
+    softcap_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, cap, n);
+}
+
+void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s) {
+    bias_kernel<<<blocks_for(int64_t(rows) * n), kThreads, 0, s>>>(y, bias, rows, n);
+}
+
+void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int T, int n,
+           float scale, cudaStream_t s) {
+    switch (type) {
+        case GgmlType::f32: embed_kernel<ReadF32><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::f16: embed_kernel<ReadF16><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::q8_0: embed_kernel<ReadQ8_0><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::q4_0: embed_kernel<ReadQ4_0><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
+        default: throw Error(std::string("embed: no CUDA kernel for ") + std::string(ggml_type_name(type)));
+    }
+}
+
+void argmax(const float* x, int n, int32_t* out, cudaStream_t s) { argmax_kernel<<<1, kThreads, 0, s>>>(x, n, out); }
+
+}  // namespace forge::cuda
