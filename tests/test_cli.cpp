@@ -148,7 +148,7 @@ TEST(Cli, BadInputIsAOneLineError) {
 TEST(Cli, RunStopsAtAStopString) {
     FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
     const auto r = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
-                         " -p 'Once upon a time' -n 40 --temp 0 --stop Lily -t 1");
+                         " -p 'Once upon a time' -n 40 --temp 0 --stop Lily -t 1 -ngl 0");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("a little girl named \n"), std::string::npos) << r.out;  // cut right before the stop
     EXPECT_EQ(r.out.find("Lily"), std::string::npos) << r.out;

@@ -35,7 +35,7 @@ void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("--cache-type", a.cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->add_flag("--no-fuse", a.no_fuse, "Run the Program without the fusion passes");
     cmd->add_option("--device", a.device, "cpu, cuda or auto (CUDA when a GPU is present)")->capture_default_str();
-    cmd->add_option("-ngl,--n-gpu-layers", a.gpu_layers, "llama.cpp compatibility: 0 runs on the CPU, any other number on CUDA");
+    cmd->add_option("--n-gpu-layers,--ngl", a.gpu_layers, "-ngl as in llama.cpp: 0 runs on the CPU, any other number on CUDA");
 }
 
 std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {

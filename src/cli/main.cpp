@@ -1,6 +1,9 @@
 // forge: compile and run llama-family language models. One executable, one subcommand per task.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -26,7 +29,12 @@ int main(int argc, char** argv) {
     forge::cli::add_apply_template(app);
     forge::cli::add_devices(app);
     try {
-        app.parse(argc, argv);
+        // llama.cpp spells its GPU-layers flag "-ngl"; CLI11 only knows one-letter short flags.
+        std::vector<std::string> args(argv + 1, argv + argc);
+        for (auto& a : args)
+            if (a == "-ngl") a = "--n-gpu-layers";
+        std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const forge::Error& e) {
