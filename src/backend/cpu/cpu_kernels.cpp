@@ -2,6 +2,10 @@
 
 #include <cstdlib>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <fmt/format.h>
 
 #include "util/error.h"
@@ -37,15 +41,41 @@ uint64_t act_row_bytes(ActFormat f, int64_t k) {
     return uint64_t(k) * sizeof(float);
 }
 
+#if defined(__x86_64__)
+namespace {
+
+// What this CPU and OS run, from CPUID and XGETBV (compilers differ in which names
+// __builtin_cpu_supports knows, e.g. clang 14 lacks "f16c").
+struct X86Features {
+    bool avx2 = false, avx512 = false;
+};
+
+X86Features detect() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    X86Features f;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool fma = c >> 12 & 1, osxsave = c >> 27 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
+    if (!osxsave || !avx) return f;
+    uint32_t xcr0_lo = 0, xcr0_hi = 0;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const bool ymm = (xcr0_lo & 0x6) == 0x6, zmm = (xcr0_lo & 0xE6) == 0xE6;  // OS saves YMM / ZMM state
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    const bool avx2 = b >> 5 & 1, avx512f = b >> 16 & 1, avx512bw = b >> 30 & 1, avx512vl = b >> 31 & 1;
+    const bool avx512dq = b >> 17 & 1, vnni = c >> 11 & 1;
+    f.avx2 = ymm && avx2 && fma && f16c;
+    f.avx512 = f.avx2 && zmm && avx512f && avx512bw && avx512vl && avx512dq && vnni;
+    return f;
+}
+
+}  // namespace
+#endif
+
 const Kernels* kernels_for(std::string_view isa) {
     if (isa == "generic") return &generic::table;
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (isa == "avx2" && has_avx2) return &avx2::table;
-    if (isa == "avx512" && has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-        return &avx512::table;
+    static const X86Features f = detect();
+    if (isa == "avx2" && f.avx2) return &avx2::table;
+    if (isa == "avx512" && f.avx512) return &avx512::table;
 #endif
     return nullptr;
 }
