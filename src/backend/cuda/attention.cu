@@ -1,7 +1,10 @@
-// Attention over the F16 KV cache, one block per (query head, token): four warps take every
-// fourth visible position, each keeping an online softmax (running max, sum and weighted V in
-// registers), and the block merges the four at the end. Causal, GQA, sliding window and
-// soft-capping; any context length (nothing is sized by it).
+// Attention over the F16 KV cache, one block per (query head, token). The visible positions are
+// taken in tiles of kTile: every thread scores its own positions of the tile (a full q.k dot, q
+// in shared memory), the block finds the tile's maximum and updates a running softmax, and then
+// each thread owns one value of the head and sums p * v over the tile's positions. Loads within
+// a phase are independent, so many are in flight at once (the first version walked positions
+// one at a time per warp and was latency-bound). Causal, GQA, sliding window, soft-capping; any
+// context length.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -13,72 +16,79 @@ namespace forge::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kThreads = 256, kTile = 1024;
 
-// D = values of the head each lane holds: lane + 32 i for i < D (head_dim <= 32 D).
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(Attention a) {
-    const int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+__device__ float block_max(float v, float* scratch) {
+    v = warp_max(v);
+    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+    __syncthreads();
+    float m = scratch[0];
+    for (int i = 1; i < kThreads / 32; ++i) m = fmaxf(m, scratch[i]);
+    __syncthreads();
+    return m;
+}
+
+__device__ float block_sum(float v, float* scratch) {
+    v = warp_sum(v);
+    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+    __syncthreads();
+    float s = 0;
+    for (int i = 0; i < kThreads / 32; ++i) s += scratch[i];
+    __syncthreads();
+    return s;
+}
+
+__global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
+    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int pos = *a.pos + t, kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    const float* q = a.q + int64_t(t) * a.n_head * hd + h * hd;
-    float qr[D], acc[D];
-    for (int i = 0; i < D; ++i) {
-        const int d = lane + 32 * i;
-        qr[i] = d < hd ? q[d] : 0.0f;
-        acc[i] = 0;
-    }
-    float m = -INFINITY, l = 0;
-    for (int p = first + warp; p <= pos; p += kWarps) {
-        const __half* k = a.k_cache + int64_t(p) * kv_cols + kvh * hd;
-        float dot = 0;
-        for (int i = 0; i < D; ++i) {
-            const int d = lane + 32 * i;
-            if (d < hd) dot += qr[i] * __half2float(k[d]);
+    __shared__ float q[256], score[kTile], scratch[kThreads / 32];
+    const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
+    for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
+    __syncthreads();
+    const __half* kc = a.k_cache + kvh * hd;
+    const __half* vc = a.v_cache + kvh * hd;
+    float m = -INFINITY, l = 0, acc = 0;  // acc: value `tid` of the head (tid < hd)
+    for (int tile = first; tile <= pos; tile += kTile) {
+        const int n = min(kTile, pos + 1 - tile);
+        float tile_max = -INFINITY;
+        for (int i = tid; i < n; i += kThreads) {
+            const __half2* k2 = reinterpret_cast<const __half2*>(kc + int64_t(tile + i) * kv_cols);
+            float dot = 0;
+            if (hd % 2 == 0) {
+                for (int d = 0; d < hd / 2; ++d) {
+                    const float2 kk = __half22float2(k2[d]);
+                    dot += q[2 * d] * kk.x + q[2 * d + 1] * kk.y;
+                }
+            } else {
+                for (int d = 0; d < hd; ++d) dot += q[d] * __half2float(kc[int64_t(tile + i) * kv_cols + d]);
+            }
+            float s = dot * a.scale;
+            if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
+            score[i] = s;
+            tile_max = fmaxf(tile_max, s);
         }
-        float s = warp_sum(dot) * a.scale;
-        if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
-        const float m_new = fmaxf(m, s), corr = __expf(m - m_new), e = __expf(s - m_new);
-        l = l * corr + e;
-        const __half* v = a.v_cache + int64_t(p) * kv_cols + kvh * hd;
-        for (int i = 0; i < D; ++i) {
-            const int d = lane + 32 * i;
-            acc[i] = acc[i] * corr + (d < hd ? e * __half2float(v[d]) : 0.0f);
+        const float m_new = fmaxf(m, block_max(tile_max, scratch));
+        float part = 0;
+        for (int i = tid; i < n; i += kThreads) part += score[i] = __expf(score[i] - m_new);
+        const float corr = __expf(m - m_new);
+        l = l * corr + block_sum(part, scratch);  // block_sum syncs: score[] is complete
+        if (tid < hd) {
+            float sum = 0;
+            for (int i = 0; i < n; ++i) sum += score[i] * __half2float(vc[int64_t(tile + i) * kv_cols + tid]);
+            acc = acc * corr + sum;
         }
         m = m_new;
+        __syncthreads();  // score[] is rewritten by the next tile
     }
-    // Merge the warps' partial softmaxes.
-    __shared__ float sm[kWarps], sl[kWarps], sacc[kWarps][32 * D];
-    if (lane == 0) sm[warp] = m, sl[warp] = l;
-    for (int i = 0; i < D; ++i) sacc[warp][lane + 32 * i] = acc[i];
-    __syncthreads();
-    if (warp == 0) {
-        float big = -INFINITY;
-        for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm[w]);
-        float total = 0, out[D] = {};
-        for (int w = 0; w < kWarps; ++w) {
-            if (sm[w] == -INFINITY) continue;  // a warp that saw no position
-            const float f = __expf(sm[w] - big);
-            total += sl[w] * f;
-            for (int i = 0; i < D; ++i) out[i] += sacc[w][lane + 32 * i] * f;
-        }
-        float* o = a.out + int64_t(t) * a.n_head * hd + h * hd;
-        for (int i = 0; i < D; ++i) {
-            const int d = lane + 32 * i;
-            if (d < hd) o[d] = out[i] / total;
-        }
-    }
+    if (tid < hd) a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = acc / l;
 }
 
 }  // namespace
 
 void attention(const Attention& a, int T, cudaStream_t s) {
-    const dim3 grid(a.n_head, T), block(kWarps * 32);
-    if (a.head_dim <= 32) attention_kernel<1><<<grid, block, 0, s>>>(a);
-    else if (a.head_dim <= 64) attention_kernel<2><<<grid, block, 0, s>>>(a);
-    else if (a.head_dim <= 128) attention_kernel<4><<<grid, block, 0, s>>>(a);
-    else if (a.head_dim <= 256) attention_kernel<8><<<grid, block, 0, s>>>(a);
-    else throw Error("attention: head size " + std::to_string(a.head_dim) + " is over 256");
+    if (a.head_dim > 256) throw Error("attention: head size " + std::to_string(a.head_dim) + " is over 256");
+    attention_kernel<<<dim3(a.n_head, T), kThreads, 0, s>>>(a);
 }
 
 }  // namespace forge::cuda
