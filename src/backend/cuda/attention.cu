@@ -2,7 +2,8 @@
 // taken in tiles of kTile: every thread scores its own positions of the tile (a full q.k dot, q
 // in shared memory), the block finds the tile's maximum and updates a running softmax, and then
 // each thread owns one value of the head and sums p * v over the tile's positions. Loads within
-// a phase are independent, so many are in flight at once (the first version walked positions
+// a phase are independent, so many are in flight at once; the p * v sum is also split over
+// position groups when the head is narrower than the block (the first version walked positions
 // one at a time per warp and was latency-bound). Causal, GQA, sliding window, soft-capping; any
 // context length.
 #include "backend/cuda/cuda_common.cuh"
@@ -42,7 +43,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int pos = *a.pos + t, kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    __shared__ float q[256], score[kTile], scratch[kThreads / 32];
+    __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[kThreads];
+    const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
     const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
     for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
     __syncthreads();
@@ -56,12 +58,13 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
             const __half2* k2 = reinterpret_cast<const __half2*>(kc + int64_t(tile + i) * kv_cols);
             float dot = 0;
             if (hd % 2 == 0) {
-                for (int d = 0; d < hd / 2; ++d) {
-                    const float2 kk = __half22float2(k2[d]);
-                    dot += q[2 * d] * kk.x + q[2 * d + 1] * kk.y;
+#pragma unroll 8
+                for (int e = 0; e < hd / 2; ++e) {
+                    const float2 kk = __half22float2(k2[e]);
+                    dot += q[2 * e] * kk.x + q[2 * e + 1] * kk.y;
                 }
             } else {
-                for (int d = 0; d < hd; ++d) dot += q[d] * __half2float(kc[int64_t(tile + i) * kv_cols + d]);
+                for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[int64_t(tile + i) * kv_cols + e]);
             }
             float s = dot * a.scale;
             if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
@@ -73,13 +76,21 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         for (int i = tid; i < n; i += kThreads) part += score[i] = __expf(score[i] - m_new);
         const float corr = __expf(m - m_new);
         l = l * corr + block_sum(part, scratch);  // block_sum syncs: score[] is complete
+        // p * v: G groups of hd threads, group g summing positions g, g + G, ...; then merged.
+        if (g < groups) {
+            float sum = 0;
+#pragma unroll 4
+            for (int i = g; i < n; i += groups) sum += score[i] * __half2float(vc[int64_t(tile + i) * kv_cols + d]);
+            part[g * hd + d] = sum;
+        }
+        __syncthreads();
         if (tid < hd) {
             float sum = 0;
-            for (int i = 0; i < n; ++i) sum += score[i] * __half2float(vc[int64_t(tile + i) * kv_cols + tid]);
+            for (int j = 0; j < groups; ++j) sum += part[j * hd + tid];
             acc = acc * corr + sum;
         }
         m = m_new;
-        __syncthreads();  // score[] is rewritten by the next tile
+        __syncthreads();  // score[] and part[] are rewritten by the next tile
     }
     if (tid < hd) a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = acc / l;
 }

@@ -25,10 +25,11 @@ __device__ inline float warp_max(float v) {
 
 __device__ inline float half_bits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 
-// Eight consecutive weights, values 8c..8c+7 of a row, as floats. Rows are addressed by their
-// first byte; each reader knows its block layout. Rows of F32/F16 must have k % 8 == 0 (the
-// executor checks) so the 16-byte loads stay aligned.
+// Eight consecutive weights, values 8c..8c+7 of a row, as floats (`eight`), or value i alone
+// (`one`, for F32/F16 rows whose length is not a multiple of 8, where 16-byte loads would not be
+// aligned). Rows are addressed by their first byte; each reader knows its block layout.
 struct ReadF32 {
+    __device__ static float one(const uint8_t* row, int i) { return reinterpret_cast<const float*>(row)[i]; }
     __device__ static void eight(const uint8_t* row, int c, float* v) {
         const float4* p = reinterpret_cast<const float4*>(row) + 2 * c;
         const float4 a = p[0], b = p[1];
@@ -37,6 +38,7 @@ struct ReadF32 {
 };
 
 struct ReadF16 {
+    __device__ static float one(const uint8_t* row, int i) { return __half2float(reinterpret_cast<const __half*>(row)[i]); }
     __device__ static void eight(const uint8_t* row, int c, float* v) {
         const uint4 raw = reinterpret_cast<const uint4*>(row)[c];
         const __half2* h = reinterpret_cast<const __half2*>(&raw);
@@ -49,6 +51,7 @@ struct ReadF16 {
 
 // Blocks are 2-byte aligned (34 and 18 bytes), so quants are read 16 bits at a time.
 struct ReadQ8_0 {
+    __device__ static float one(const uint8_t*, int) { return 0; }  // rows are whole blocks: never called
     __device__ static void eight(const uint8_t* row, int c, float* v) {
         const auto* b = reinterpret_cast<const block_q8_0*>(row) + c / 4;
         const float d = half_bits(b->d);
@@ -63,6 +66,7 @@ struct ReadQ8_0 {
 
 // Q4_0: values 0..15 of a block are the low nibbles of qs[0..15], values 16..31 the high ones.
 struct ReadQ4_0 {
+    __device__ static float one(const uint8_t*, int) { return 0; }  // rows are whole blocks: never called
     __device__ static void eight(const uint8_t* row, int c, float* v) {
         const auto* b = reinterpret_cast<const block_q4_0*>(row) + c / 4;
         const float d = half_bits(b->d);

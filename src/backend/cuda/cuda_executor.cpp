@@ -147,8 +147,6 @@ const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
     if (auto it = weights_.find(t); it != weights_.end()) return it->second;
     const int64_t k = t->ne[0], n_out = t->n_elements() / k;
     DeviceWeight w{t->type, nullptr, ggml_row_bytes(t->type, k), k, n_out};
-    if ((t->type == GgmlType::f32 || t->type == GgmlType::f16 || !cuda::native_weight_type(t->type)) && k % 8 != 0)
-        throw Error(fmt::format("{}: rows of {} values; the CUDA kernels need multiples of 8", t->name, k));
     if (cuda::native_weight_type(t->type)) {
         void* d = mem_.alloc(t->data.size());
         FORGE_CUDA(cudaMemcpy(d, t->data.data(), t->data.size(), cudaMemcpyHostToDevice));

@@ -51,7 +51,19 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     const uint8_t* wb = G == Glu::none ? nullptr : m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
     float acc[T], acc2[T];
     for (int t = 0; t < T; ++t) acc[t] = acc2[t] = 0;
-    for (int c = lane; c < m.k / 8; c += 32) {
+    if (m.k % 8 != 0) {
+        // Odd row lengths (F32/F16 only): one value at a time.
+        for (int i = lane; i < m.k; i += 32) {
+            const float w = R::one(wa, i), w2 = G == Glu::none ? 0.0f : R::one(wb, i);
+            const float nw = m.norm ? m.norm[i] + m.norm_offset : 1.0f;
+            for (int t = 0; t < T; ++t) {
+                const float x = m.x[t * m.k + i] * (m.norm ? nw * inv_rms[t] : 1.0f);
+                acc[t] += w * x;
+                if (G != Glu::none) acc2[t] += w2 * x;
+            }
+        }
+    }
+    for (int c = lane; m.k % 8 == 0 && c < m.k / 8; c += 32) {
         float w[8], w2[8];
         R::eight(wa, c, w);
         if (G != Glu::none) R::eight(wb, c, w2);
@@ -113,6 +125,11 @@ void launch(const Matvec& m, int T, int rows, cudaStream_t s) {
 template <class R>
 __global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out) {
     const int row = blockIdx.y;
+    if (k % 8 != 0) {
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
+            out[uint64_t(row) * k + i] = __float2half(R::one(w + uint64_t(row) * row_bytes, i));
+        return;
+    }
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < k / 8; c += gridDim.x * blockDim.x) {
         float v[8];
         R::eight(w + uint64_t(row) * row_bytes, c, v);
@@ -146,7 +163,7 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
 }
 
 void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s) {
-    const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);
+    const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);  // k % 8 != 0: F32/F16 only
     switch (type) {
         case GgmlType::f32: dequant_kernel<ReadF32><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
         case GgmlType::f16: dequant_kernel<ReadF16><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;

@@ -100,6 +100,10 @@ template <class R>
 __global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int n, float scale) {
     const int t = blockIdx.x;
     const uint8_t* row = table + uint64_t(tokens[t]) * row_bytes;
+    if (n % 8 != 0) {
+        for (int i = threadIdx.x; i < n; i += blockDim.x) out[int64_t(t) * n + i] = scale != 0 ? R::one(row, i) * scale : R::one(row, i);
+        return;
+    }
     for (int c = threadIdx.x; c < n / 8; c += blockDim.x) {
         float v[8];
         R::eight(row, c, v);
