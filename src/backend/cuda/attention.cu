@@ -72,10 +72,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
             tile_max = fmaxf(tile_max, s);
         }
         const float m_new = fmaxf(m, block_max(tile_max, scratch));
-        float part = 0;
-        for (int i = tid; i < n; i += kThreads) part += score[i] = __expf(score[i] - m_new);
+        float tile_sum = 0;
+        for (int i = tid; i < n; i += kThreads) tile_sum += score[i] = __expf(score[i] - m_new);
         const float corr = __expf(m - m_new);
-        l = l * corr + block_sum(part, scratch);  // block_sum syncs: score[] is complete
+        l = l * corr + block_sum(tile_sum, scratch);  // block_sum syncs: score[] is complete
         // p * v: G groups of hd threads, group g summing positions g, g + G, ...; then merged.
         if (g < groups) {
             float sum = 0;
