@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_executor.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <unordered_map>
 #include <vector>
@@ -89,7 +90,18 @@ private:
     int32_t* h_tokens_ = nullptr;      // pinned
     float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
     float* d_inv_freq_ = nullptr;
-    std::vector<std::pair<bool, Step>> steps_;  // (part of the output head, launch)
+    struct Lowered {
+        bool head;          // part of the output head
+        std::string label;  // for FORGE_CUDA_PROFILE
+        Step run;
+    };
+    std::vector<Lowered> steps_;
+    // FORGE_CUDA_PROFILE=1: decode steps run without the graph, each timed with events; the
+    // totals per label are printed when the executor is destroyed.
+    bool profile_ = false;
+    std::vector<double> profile_ms_;
+    std::vector<cudaEvent_t> events_;
+    int64_t profile_tokens_ = 0;
     std::vector<int> head_inputs_;
     cudaGraphExec_t decode_graph_ = nullptr;
     std::vector<float> all_;           // logits gathered over chunks
@@ -129,11 +141,32 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device) : p_(std:
     d_inv_freq_ = static_cast<float*>(mem_.alloc(p_.rope.inv_freq.size() * sizeof(float)));
     FORGE_CUDA(cudaMemcpy(d_inv_freq_, p_.rope.inv_freq.data(), p_.rope.inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
     lower();
+    if (const char* env = std::getenv("FORGE_CUDA_PROFILE"); env && *env == '1') {
+        profile_ = true;
+        profile_ms_.assign(steps_.size(), 0.0);
+        events_.resize(steps_.size() + 1);
+        for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
+    }
     if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
 
 CudaExecutor::~CudaExecutor() {
+    if (profile_ && profile_tokens_ > 0) {
+        // Per label: total ms per decode token, summed over layers.
+        std::vector<std::pair<std::string, double>> by;
+        double total = 0;
+        for (size_t i = 0; i < steps_.size(); ++i) {
+            auto it = std::find_if(by.begin(), by.end(), [&](const auto& b) { return b.first == steps_[i].label; });
+            if (it == by.end()) it = by.insert(by.end(), {steps_[i].label, 0.0});
+            it->second += profile_ms_[i] / double(profile_tokens_);
+            total += profile_ms_[i] / double(profile_tokens_);
+        }
+        std::sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+        fmt::print(stderr, "FORGE_CUDA_PROFILE: {} decode tokens, {:.1f} us of kernels per token\n", profile_tokens_, total * 1e3);
+        for (const auto& [label, ms] : by) fmt::print(stderr, "  {:<36} {:8.1f} us {:5.1f}%\n", label, ms * 1e3, 100 * ms / total);
+    }
+    for (auto& e : events_) cudaEventDestroy(e);
     if (decode_graph_) cudaGraphExecDestroy(decode_graph_);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -228,7 +261,12 @@ void CudaExecutor::lower_matmul(size_t& i) {
     const float* norm = op.norm ? small(op.norm, op.norm_offset) : nullptr;
     const int k = int(p_.buffers[size_t(op.in[0])].cols), in = op.in[0];
     const int proj = op.out;  // where a GEMM writes before the folded add
-    steps_.emplace_back(op.head, [=, this](int T) {
+    std::string label = fmt::format("matmul {}", p_.buffers[size_t(op.out)].name);
+    for (const MatmulOut& f : op.fused) label += "+" + p_.buffers[size_t(f.out)].name;
+    if (norm) label += " (norm)";
+    if (glu) label += geglu ? " geglu" : " swiglu";
+    if (accumulate) label += " +residual";
+    steps_.push_back({op.head, label, [=, this](int T) {
         if (T <= cuda::kMaxMatvecRows) {
             // One launch when the parts share a type, else one per part.
             for (size_t first = 0; first < parts.size();) {
@@ -265,7 +303,7 @@ void CudaExecutor::lower_matmul(size_t& i) {
         if (glu && geglu) cuda::geglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
         if (glu && !geglu) cuda::swiglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
         if (accumulate) cuda::add(buf(parts[0].out), buf(proj), buf(parts[0].out), n, stream_);
-    });
+    }});
 }
 
 void CudaExecutor::lower() {
@@ -280,22 +318,22 @@ void CudaExecutor::lower() {
             case OpKind::embed: {
                 const DeviceWeight& w = weight(op.weight);
                 const float alpha = op.alpha;
-                steps_.emplace_back(op.head, [=, this](int T) {
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
                     cuda::embed(w.type, w.data, w.row_bytes, d_tokens_, out, T, int(cols), alpha, stream_);
-                });
+                }});
                 break;
             }
             case OpKind::rmsnorm: {
                 const float* w = small(op.weight, op.alpha);
                 const int group = int(op.group ? op.group : cols);
-                steps_.emplace_back(op.head, [=, this](int T) {
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
                     cuda::rmsnorm(in0, w, 0.0f, out, int(T * cols / group), group, c.norm_eps, stream_);
-                });
+                }});
                 break;
             }
             case OpKind::layernorm: {
                 const float *w = small(op.weight), *b = small(op.bias);
-                steps_.emplace_back(op.head, [=, this](int T) { cuda::layernorm(in0, w, b, out, T, int(cols), c.norm_eps, stream_); });
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::layernorm(in0, w, b, out, T, int(cols), c.norm_eps, stream_); }});
                 break;
             }
             case OpKind::matmul: lower_matmul(i); break;
@@ -315,29 +353,29 @@ void CudaExecutor::lower() {
                                rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
                 cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, d_pos_, int(c.n_head), int(c.n_head_kv),
                                   int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window)};
-                steps_.emplace_back(op.head, [=, this](int T) {
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
                     cuda::rope_kv(r, T, stream_);
                     cuda::attention(a, T, stream_);
-                });
+                }});
                 break;
             }
             case OpKind::swiglu:
             case OpKind::geglu: {
                 const float* b = buf(op.in[1]);
                 const bool gelu = op.kind == OpKind::geglu;
-                steps_.emplace_back(op.head, [=, this](int T) {
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
                     (gelu ? cuda::geglu : cuda::swiglu)(in0, b, out, T * cols, stream_);
-                });
+                }});
                 break;
             }
             case OpKind::add: {
                 const float* b = buf(op.in[1]);
-                steps_.emplace_back(op.head, [=, this](int T) { cuda::add(in0, b, out, T * cols, stream_); });
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::add(in0, b, out, T * cols, stream_); }});
                 break;
             }
             case OpKind::softcap: {
                 const float cap = op.alpha;
-                steps_.emplace_back(op.head, [=, this](int T) { cuda::softcap(in0, out, cap, T * cols, stream_); });
+                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::softcap(in0, out, cap, T * cols, stream_); }});
                 break;
             }
         }
@@ -353,8 +391,9 @@ void CudaExecutor::run_chunk(std::span<const int32_t> tokens, int64_t pos, bool 
     auto run_steps = [&] {
         bool in_head = false;
         int rows = T;
-        for (const auto& [head, step] : steps_) {
-            if (head && !in_head) {
+        for (size_t si = 0; si < steps_.size(); ++si) {
+            const Lowered& st = steps_[si];
+            if (st.head && !in_head) {
                 in_head = true;
                 if (!all_logits && T > 1) {
                     // Only the last token's logits: move the head's inputs' last rows to row 0.
@@ -366,12 +405,23 @@ void CudaExecutor::run_chunk(std::span<const int32_t> tokens, int64_t pos, bool 
                     rows = 1;
                 }
             }
-            step(rows);
+            if (profile_) FORGE_CUDA(cudaEventRecord(events_[si], stream_));
+            st.run(rows);
         }
+        if (profile_) FORGE_CUDA(cudaEventRecord(events_.back(), stream_));
         return rows;
     };
     int rows = T;
-    if (T == 1) {
+    if (T == 1 && profile_) {
+        run_steps();
+        FORGE_CUDA(cudaEventSynchronize(events_.back()));
+        for (size_t si = 0; si < steps_.size(); ++si) {
+            float ms = 0;
+            FORGE_CUDA(cudaEventElapsedTime(&ms, events_[si], events_[si + 1]));
+            profile_ms_[si] += ms;
+        }
+        ++profile_tokens_;
+    } else if (T == 1) {
         if (!decode_graph_) {
             cudaGraph_t graph;
             FORGE_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
