@@ -47,6 +47,7 @@ std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const Eng
 }
 
 std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     std::string device = a.device;
     if (device != "cpu" && device != "cuda" && device != "auto")
         throw UsageError(fmt::format("--device '{}': expected cpu, cuda or auto", device));

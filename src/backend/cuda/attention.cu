@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         // p * v: G groups of hd threads, group g summing positions g, g + G, ...; then merged.
         if (g < groups) {
             float sum = 0;
-#pragma unroll 4
+#pragma unroll 8
             for (int i = g; i < n; i += groups) sum += score[i] * __half2float(vc[int64_t(tile + i) * kv_cols + d]);
             part[g * hd + d] = sum;
         }

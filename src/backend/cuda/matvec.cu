@@ -28,14 +28,22 @@ template <class R, int T, Glu G>
 __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarps + warp;
-    // RMSNorm of the input rows, computed by every block (x is small and stays in L2).
-    __shared__ float inv_rms[T];
+    // RMSNorm of the input rows, computed by every block with all its threads (x is small and
+    // stays in L2; one warp alone spent microseconds waiting on its loads one after another).
+    __shared__ float inv_rms[T], partial[T][kWarps];
     if (m.norm) {
-        for (int t = warp; t < T; t += kWarps) {
+        for (int t = 0; t < T; ++t) {
             float ss = 0;
-            for (int i = lane; i < m.k; i += 32) ss += m.x[t * m.k + i] * m.x[t * m.k + i];
+#pragma unroll 4
+            for (int i = threadIdx.x; i < m.k; i += kWarps * 32) ss += m.x[t * m.k + i] * m.x[t * m.k + i];
             ss = warp_sum(ss);
-            if (lane == 0) inv_rms[t] = rsqrtf(ss / float(m.k) + m.eps);
+            if (lane == 0) partial[t][warp] = ss;
+        }
+        __syncthreads();
+        if (threadIdx.x < T) {
+            float ss = 0;
+            for (int w = 0; w < kWarps; ++w) ss += partial[threadIdx.x][w];
+            inv_rms[threadIdx.x] = rsqrtf(ss / float(m.k) + m.eps);
         }
         __syncthreads();
     }
@@ -63,26 +71,41 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
             }
         }
     }
-    for (int c = lane; m.k % 8 == 0 && c < m.k / 8; c += 32) {
-        float w[8], w2[8];
-        R::eight(wa, c, w);
-        if (G != Glu::none) R::eight(wb, c, w2);
-        float nw[8];
-        if (m.norm) {
-            const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * c;
-            const float4 n0 = n4[0], n1 = n4[1];
-            nw[0] = n0.x, nw[1] = n0.y, nw[2] = n0.z, nw[3] = n0.w, nw[4] = n1.x, nw[5] = n1.y, nw[6] = n1.z, nw[7] = n1.w;
-            for (int i = 0; i < 8; ++i) nw[i] += m.norm_offset;
+    // kUnroll chunks per lane per pass, their weights loaded before any is used, so each lane
+    // has several loads in flight instead of waiting on one at a time.
+    constexpr int kUnroll = 4;
+    const int nc = m.k % 8 == 0 ? m.k / 8 : 0;
+    for (int c0 = lane; c0 < nc; c0 += 32 * kUnroll) {
+        float w[kUnroll][8], w2[G == Glu::none ? 1 : kUnroll][8];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int c = c0 + 32 * u;
+            if (c < nc) {
+                R::eight(wa, c, w[u]);
+                if constexpr (G != Glu::none) R::eight(wb, c, w2[u]);
+            }
         }
-        for (int t = 0; t < T; ++t) {
-            const float4* x4 = reinterpret_cast<const float4*>(m.x + t * m.k) + 2 * c;
-            const float4 x0 = x4[0], x1 = x4[1];
-            float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-            if (m.norm)
-                for (int i = 0; i < 8; ++i) x[i] *= nw[i] * inv_rms[t];
-            for (int i = 0; i < 8; ++i) acc[t] += w[i] * x[i];
-            if (G != Glu::none)
-                for (int i = 0; i < 8; ++i) acc2[t] += w2[i] * x[i];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int c = c0 + 32 * u;
+            if (c >= nc) break;
+            float nw[8];
+            if (m.norm) {
+                const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * c;
+                const float4 n0 = n4[0], n1 = n4[1];
+                nw[0] = n0.x, nw[1] = n0.y, nw[2] = n0.z, nw[3] = n0.w, nw[4] = n1.x, nw[5] = n1.y, nw[6] = n1.z, nw[7] = n1.w;
+                for (int i = 0; i < 8; ++i) nw[i] += m.norm_offset;
+            }
+            for (int t = 0; t < T; ++t) {
+                const float4* x4 = reinterpret_cast<const float4*>(m.x + t * m.k) + 2 * c;
+                const float4 x0 = x4[0], x1 = x4[1];
+                float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+                if (m.norm)
+                    for (int i = 0; i < 8; ++i) x[i] *= nw[i] * inv_rms[t];
+                for (int i = 0; i < 8; ++i) acc[t] += w[u][i] * x[i];
+                if constexpr (G != Glu::none)
+                    for (int i = 0; i < 8; ++i) acc2[t] += w2[u][i] * x[i];
+            }
         }
     }
     for (int t = 0; t < T; ++t) {
