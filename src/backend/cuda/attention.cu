@@ -40,6 +40,7 @@ __device__ float block_sum(float v, float* scratch) {
 }
 
 __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
+    pdl_begin();
     const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int pos = *a.pos + t, kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
@@ -99,7 +100,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
 
 void attention(const Attention& a, int T, cudaStream_t s) {
     if (a.head_dim > 256) throw Error("attention: head size " + std::to_string(a.head_dim) + " is over 256");
-    attention_kernel<<<dim3(a.n_head, T), kThreads, 0, s>>>(a);
+    launch(attention_kernel, dim3(a.n_head, T), dim3(kThreads), s, a);
 }
 
 }  // namespace forge::cuda

@@ -26,6 +26,7 @@ __device__ inline float activate(Glu g, float x) {
 
 template <class R, int T, Glu G>
 __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
+    pdl_begin();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarps + warp;
     // RMSNorm of the input rows, computed by every block with all its threads (x is small and
@@ -126,13 +127,13 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
 template <class R, int T>
 void launch_rows(const Matvec& m, int rows, cudaStream_t s) {
     const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
-    if (m.swiglu) matvec_kernel<R, T, Glu::silu><<<grid, block, 0, s>>>(m);
-    else if (m.geglu) matvec_kernel<R, T, Glu::gelu><<<grid, block, 0, s>>>(m);
-    else matvec_kernel<R, T, Glu::none><<<grid, block, 0, s>>>(m);
+    if (m.swiglu) launch(matvec_kernel<R, T, Glu::silu>, dim3(grid), dim3(block), s, m);
+    else if (m.geglu) launch(matvec_kernel<R, T, Glu::gelu>, dim3(grid), dim3(block), s, m);
+    else launch(matvec_kernel<R, T, Glu::none>, dim3(grid), dim3(block), s, m);
 }
 
 template <class R>
-void launch(const Matvec& m, int T, int rows, cudaStream_t s) {
+void launch_type(const Matvec& m, int T, int rows, cudaStream_t s) {
     switch (T) {
         case 1: return launch_rows<R, 1>(m, rows, s);
         case 2: return launch_rows<R, 2>(m, rows, s);
@@ -147,6 +148,7 @@ void launch(const Matvec& m, int T, int rows, cudaStream_t s) {
 
 template <class R>
 __global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out) {
+    pdl_begin();
     const int row = blockIdx.y;
     if (k % 8 != 0) {
         for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
@@ -161,6 +163,7 @@ __global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, int n_out, 
 }
 
 __global__ void f32_to_f16_kernel(const float* x, __half* out, int64_t n) {
+    pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
         out[i] = __float2half(x[i]);
 }
@@ -177,10 +180,10 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
     for (int p = 0; p < m.n_parts; ++p) rows += m.part[p].n_out;
     if (m.swiglu || m.geglu) rows = m.part[0].n_out;
     switch (m.part[0].type) {
-        case GgmlType::f32: return launch<ReadF32>(m, T, rows, s);
-        case GgmlType::f16: return launch<ReadF16>(m, T, rows, s);
-        case GgmlType::q8_0: return launch<ReadQ8_0>(m, T, rows, s);
-        case GgmlType::q4_0: return launch<ReadQ4_0>(m, T, rows, s);
+        case GgmlType::f32: return launch_type<ReadF32>(m, T, rows, s);
+        case GgmlType::f16: return launch_type<ReadF16>(m, T, rows, s);
+        case GgmlType::q8_0: return launch_type<ReadQ8_0>(m, T, rows, s);
+        case GgmlType::q4_0: return launch_type<ReadQ4_0>(m, T, rows, s);
         default: throw Error(std::string("matvec: no CUDA kernel for ") + std::string(ggml_type_name(m.part[0].type)));
     }
 }
@@ -188,16 +191,16 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
 void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s) {
     const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);  // k % 8 != 0: F32/F16 only
     switch (type) {
-        case GgmlType::f32: dequant_kernel<ReadF32><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
-        case GgmlType::f16: dequant_kernel<ReadF16><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
-        case GgmlType::q8_0: dequant_kernel<ReadQ8_0><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
-        case GgmlType::q4_0: dequant_kernel<ReadQ4_0><<<grid, block, 0, s>>>(w, row_bytes, n_out, k, out); break;
+        case GgmlType::f32: launch(dequant_kernel<ReadF32>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
+        case GgmlType::f16: launch(dequant_kernel<ReadF16>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
+        case GgmlType::q8_0: launch(dequant_kernel<ReadQ8_0>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
+        case GgmlType::q4_0: launch(dequant_kernel<ReadQ4_0>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
         default: throw Error(std::string("dequantize_to_f16: no CUDA kernel for ") + std::string(ggml_type_name(type)));
     }
 }
 
 void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s) {
-    f32_to_f16_kernel<<<int((n + 255) / 256 > 1024 ? 1024 : (n + 255) / 256), 256, 0, s>>>(x, out, n);
+    launch(f32_to_f16_kernel, dim3(int((n + 255) / 256 > 1024 ? 1024 : (n + 255) / 256)), dim3(256), s, x, out, n);
 }
 
 }  // namespace forge::cuda

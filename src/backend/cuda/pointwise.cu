@@ -28,6 +28,7 @@ __device__ float block_sum(float v) {
 }
 
 __global__ void rmsnorm_kernel(const float* x, const float* w, float offset, float* out, int n, float eps) {
+    pdl_begin();
     const float* xr = x + int64_t(blockIdx.x) * n;
     float* o = out + int64_t(blockIdx.x) * n;
     float ss = 0;
@@ -37,6 +38,7 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, float offset, flo
 }
 
 __global__ void layernorm_kernel(const float* x, const float* w, const float* b, float* out, int n, float eps) {
+    pdl_begin();
     const float* xr = x + int64_t(blockIdx.x) * n;
     float* o = out + int64_t(blockIdx.x) * n;
     float s = 0;
@@ -50,6 +52,7 @@ __global__ void layernorm_kernel(const float* x, const float* w, const float* b,
 
 // One block per token: rotate every (head, pair) of q and k, then store k and v in the cache.
 __global__ void rope_kv_kernel(RopeKv r) {
+    pdl_begin();
     const int t = blockIdx.x, p = *r.pos + t, half = r.rope_dim / 2;
     const int q_pairs = r.n_head * half, k_pairs = r.n_head_kv * half;
     const int q_cols = r.n_head * r.head_dim, kv_cols = r.n_head_kv * r.head_dim;
@@ -73,11 +76,13 @@ __global__ void rope_kv_kernel(RopeKv r) {
 }
 
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
+    pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
         out[i] = a[i] + b[i];
 }
 
 __global__ void glu_kernel(const float* g, const float* u, float* out, int64_t n, bool gelu) {
+    pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         const float x = g[i];
         const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
@@ -87,17 +92,20 @@ __global__ void glu_kernel(const float* g, const float* u, float* out, int64_t n
 }
 
 __global__ void softcap_kernel(const float* x, float* out, float cap, int64_t n) {
+    pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
         out[i] = tanhf(x[i] / cap) * cap;
 }
 
 __global__ void bias_kernel(float* y, const float* bias, int rows, int n) {
+    pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < int64_t(rows) * n; i += int64_t(gridDim.x) * blockDim.x)
         y[i] += bias[i % n];
 }
 
 template <class R>
 __global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int n, float scale) {
+    pdl_begin();
     const int t = blockIdx.x;
     const uint8_t* row = table + uint64_t(tokens[t]) * row_bytes;
     if (n % 8 != 0) {
@@ -112,6 +120,7 @@ __global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const int
 }
 
 __global__ void argmax_kernel(const float* x, int n, int32_t* out) {
+    pdl_begin();
     __shared__ float best_v[kThreads];
     __shared__ int best_i[kThreads];
     float bv = -INFINITY;
@@ -140,46 +149,46 @@ void check(cudaError_t e, const char* what) {
 }
 
 void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s) {
-    rmsnorm_kernel<<<rows, kThreads, 0, s>>>(x, w, offset, out, n, eps);
+    launch(rmsnorm_kernel, dim3(rows), dim3(kThreads), s, x, w, offset, out, n, eps);
 }
 
 void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s) {
-    layernorm_kernel<<<rows, kThreads, 0, s>>>(x, w, b, out, n, eps);
+    launch(layernorm_kernel, dim3(rows), dim3(kThreads), s, x, w, b, out, n, eps);
 }
 
-void rope_kv(const RopeKv& r, int T, cudaStream_t s) { rope_kv_kernel<<<T, kThreads, 0, s>>>(r); }
+void rope_kv(const RopeKv& r, int T, cudaStream_t s) { launch(rope_kv_kernel, dim3(T), dim3(kThreads), s, r); }
 
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
-    add_kernel<<<blocks_for(n), kThreads, 0, s>>>(a, b, out, n);
+    launch(add_kernel, dim3(blocks_for(n)), dim3(kThreads), s, a, b, out, n);
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s) {
-    glu_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n, false);
+    launch(glu_kernel, dim3(blocks_for(n)), dim3(kThreads), s, gate, up, out, n, false);
 }
 
 void geglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t s) {
-    glu_kernel<<<blocks_for(n), kThreads, 0, s>>>(gate, up, out, n, true);
+    launch(glu_kernel, dim3(blocks_for(n)), dim3(kThreads), s, gate, up, out, n, true);
 }
 
 void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s) {
-    softcap_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, out, cap, n);
+    launch(softcap_kernel, dim3(blocks_for(n)), dim3(kThreads), s, x, out, cap, n);
 }
 
 void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s) {
-    bias_kernel<<<blocks_for(int64_t(rows) * n), kThreads, 0, s>>>(y, bias, rows, n);
+    launch(bias_kernel, dim3(blocks_for(int64_t(rows) * n)), dim3(kThreads), s, y, bias, rows, n);
 }
 
 void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int T, int n,
            float scale, cudaStream_t s) {
     switch (type) {
-        case GgmlType::f32: embed_kernel<ReadF32><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::f16: embed_kernel<ReadF16><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::q8_0: embed_kernel<ReadQ8_0><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::q4_0: embed_kernel<ReadQ4_0><<<T, kThreads, 0, s>>>(table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::f32: launch(embed_kernel<ReadF32>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::f16: launch(embed_kernel<ReadF16>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::q8_0: launch(embed_kernel<ReadQ8_0>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::q4_0: launch(embed_kernel<ReadQ4_0>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
         default: throw Error(std::string("embed: no CUDA kernel for ") + std::string(ggml_type_name(type)));
     }
 }
 
-void argmax(const float* x, int n, int32_t* out, cudaStream_t s) { argmax_kernel<<<1, kThreads, 0, s>>>(x, n, out); }
+void argmax(const float* x, int n, int32_t* out, cudaStream_t s) { launch(argmax_kernel, dim3(1), dim3(kThreads), s, x, n, out); }
 
 }  // namespace forge::cuda
