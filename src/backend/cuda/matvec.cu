@@ -55,7 +55,9 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     } else if (j >= m.part[0].n_out) {
         return;
     }
-    const MatvecPart& a = m.part[p];
+    // Parts selected with constant indices: a run-time index into the parameter struct would
+    // copy it to local memory.
+    const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
     const uint8_t* wa = a.w + uint64_t(j) * a.row_bytes;
     const uint8_t* wb = G == Glu::none ? nullptr : m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
     float acc[T], acc2[T];
