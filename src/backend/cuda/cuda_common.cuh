@@ -50,20 +50,24 @@ __device__ inline float half_bits(uint16_t h) { return __half2float(__ushort_as_
 
 // Eight consecutive weights, values 8c..8c+7 of a row, as floats (`eight`), or value i alone
 // (`one`, for F32/F16 rows whose length is not a multiple of 8, where 16-byte loads would not be
-// aligned). Rows are addressed by their first byte; each reader knows its block layout.
+// aligned). A row is its quant bytes q and, for the block formats, its fp16 scales d: uploads
+// split Q8_0 and Q4_0 blocks into a quant array and a scale array (cuda_executor.cpp), so quants
+// are read 8 bytes at a time, aligned, instead of 16 bits at a time around 2-byte scales.
 struct ReadF32 {
-    __device__ static float one(const uint8_t* row, int i) { return reinterpret_cast<const float*>(row)[i]; }
-    __device__ static void eight(const uint8_t* row, int c, float* v) {
-        const float4* p = reinterpret_cast<const float4*>(row) + 2 * c;
+    __device__ static float one(const uint8_t* q, const uint16_t*, int i) { return reinterpret_cast<const float*>(q)[i]; }
+    __device__ static void eight(const uint8_t* q, const uint16_t*, int c, float* v) {
+        const float4* p = reinterpret_cast<const float4*>(q) + 2 * c;
         const float4 a = p[0], b = p[1];
         v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
     }
 };
 
 struct ReadF16 {
-    __device__ static float one(const uint8_t* row, int i) { return __half2float(reinterpret_cast<const __half*>(row)[i]); }
-    __device__ static void eight(const uint8_t* row, int c, float* v) {
-        const uint4 raw = reinterpret_cast<const uint4*>(row)[c];
+    __device__ static float one(const uint8_t* q, const uint16_t*, int i) {
+        return __half2float(reinterpret_cast<const __half*>(q)[i]);
+    }
+    __device__ static void eight(const uint8_t* q, const uint16_t*, int c, float* v) {
+        const uint4 raw = reinterpret_cast<const uint4*>(q)[c];
         const __half2* h = reinterpret_cast<const __half2*>(&raw);
         for (int i = 0; i < 4; ++i) {
             const float2 f = __half22float2(h[i]);
@@ -72,34 +76,27 @@ struct ReadF16 {
     }
 };
 
-// Blocks are 2-byte aligned (34 and 18 bytes), so quants are read 16 bits at a time.
+// Q8_0 split: q = k int8 per row, d = k / 32 scales per row.
 struct ReadQ8_0 {
-    __device__ static float one(const uint8_t*, int) { return 0; }  // rows are whole blocks: never called
-    __device__ static void eight(const uint8_t* row, int c, float* v) {
-        const auto* b = reinterpret_cast<const block_q8_0*>(row) + c / 4;
-        const float d = half_bits(b->d);
-        const uint16_t* q = reinterpret_cast<const uint16_t*>(b->qs + 8 * (c % 4));
-        for (int i = 0; i < 4; ++i) {
-            const uint16_t two = q[i];
-            v[2 * i] = d * float(int8_t(two & 0xFF));
-            v[2 * i + 1] = d * float(int8_t(two >> 8));
-        }
+    __device__ static float one(const uint8_t*, const uint16_t*, int) { return 0; }  // rows are whole blocks: unused
+    __device__ static void eight(const uint8_t* q, const uint16_t* d, int c, float* v) {
+        const float s = half_bits(d[c / 4]);
+        const uint2 raw = reinterpret_cast<const uint2*>(q)[c];
+        const int8_t* b = reinterpret_cast<const int8_t*>(&raw);
+        for (int i = 0; i < 8; ++i) v[i] = s * float(b[i]);
     }
 };
 
-// Q4_0: values 0..15 of a block are the low nibbles of qs[0..15], values 16..31 the high ones.
+// Q4_0 split: q = the blocks' 16 nibble bytes each (values 0..15 of a block in the low nibbles,
+// 16..31 in the high ones), d = k / 32 scales per row.
 struct ReadQ4_0 {
-    __device__ static float one(const uint8_t*, int) { return 0; }  // rows are whole blocks: never called
-    __device__ static void eight(const uint8_t* row, int c, float* v) {
-        const auto* b = reinterpret_cast<const block_q4_0*>(row) + c / 4;
-        const float d = half_bits(b->d);
+    __device__ static float one(const uint8_t*, const uint16_t*, int) { return 0; }  // rows are whole blocks: unused
+    __device__ static void eight(const uint8_t* q, const uint16_t* d, int c, float* v) {
+        const float s = half_bits(d[c / 4]);
         const int sub = c % 4, shift = sub >= 2 ? 4 : 0;
-        const uint16_t* q = reinterpret_cast<const uint16_t*>(b->qs + 8 * (sub % 2));
-        for (int i = 0; i < 4; ++i) {
-            const uint16_t two = q[i];
-            v[2 * i] = d * float(int((two >> shift) & 0xF) - 8);
-            v[2 * i + 1] = d * float(int((two >> (8 + shift)) & 0xF) - 8);
-        }
+        const uint2 raw = reinterpret_cast<const uint2*>(q + 16 * (c / 4) + 8 * (sub % 2))[0];
+        const uint8_t* b = reinterpret_cast<const uint8_t*>(&raw);
+        for (int i = 0; i < 8; ++i) v[i] = s * float(int((b[i] >> shift) & 0xF) - 8);
     }
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <unordered_map>
 #include <vector>
@@ -43,11 +44,14 @@ private:
     std::vector<void*> blocks_;
 };
 
+// A weight on the device. Q8_0 and Q4_0 are split into quants (row_bytes per row) and fp16 scales
+// (k / 32 per row), see cuda_common.cuh; other native types keep the file's layout.
 struct DeviceWeight {
     GgmlType type;
     const uint8_t* data;
     uint64_t row_bytes;
     int64_t k, n_out;
+    const uint16_t* scales = nullptr;
 };
 
 class CudaExecutor final : public Executor {
@@ -180,7 +184,22 @@ const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
     if (auto it = weights_.find(t); it != weights_.end()) return it->second;
     const int64_t k = t->ne[0], n_out = t->n_elements() / k;
     DeviceWeight w{t->type, nullptr, ggml_row_bytes(t->type, k), k, n_out};
-    if (cuda::native_weight_type(t->type)) {
+    if (t->type == GgmlType::q8_0 || t->type == GgmlType::q4_0) {
+        const bool q8 = t->type == GgmlType::q8_0;
+        const int64_t nb = k / 32, qbytes = q8 ? 32 : 16, bbytes = q8 ? 34 : 18;
+        std::vector<uint8_t> q(size_t(n_out * nb * qbytes));
+        std::vector<uint16_t> d(size_t(n_out * nb));
+        for (int64_t b = 0; b < n_out * nb; ++b) {
+            const uint8_t* blk = t->data.data() + b * bbytes;
+            std::memcpy(&d[size_t(b)], blk, 2);
+            std::memcpy(&q[size_t(b * qbytes)], blk + 2, size_t(qbytes));
+        }
+        auto* dq = static_cast<uint8_t*>(mem_.alloc(q.size()));
+        auto* dd = static_cast<uint16_t*>(mem_.alloc(d.size() * 2));
+        FORGE_CUDA(cudaMemcpy(dq, q.data(), q.size(), cudaMemcpyHostToDevice));
+        FORGE_CUDA(cudaMemcpy(dd, d.data(), d.size() * 2, cudaMemcpyHostToDevice));
+        w = {t->type, dq, uint64_t(nb * qbytes), k, n_out, dd};
+    } else if (cuda::native_weight_type(t->type)) {
         void* d = mem_.alloc(t->data.size());
         FORGE_CUDA(cudaMemcpy(d, t->data.data(), t->data.size(), cudaMemcpyHostToDevice));
         w.data = static_cast<const uint8_t*>(d);
@@ -193,7 +212,7 @@ const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
         }
         void* d = mem_.alloc(h.size() * 2);
         FORGE_CUDA(cudaMemcpy(d, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
-        w = {GgmlType::f16, static_cast<const uint8_t*>(d), uint64_t(k) * 2, k, n_out};
+        w = {GgmlType::f16, static_cast<const uint8_t*>(d), uint64_t(k) * 2, k, n_out, nullptr};
     }
     if (w.type != GgmlType::f32) w16_elems_ = std::max(w16_elems_, size_t(k * n_out));
     return weights_.emplace(t, w).first->second;
@@ -223,7 +242,7 @@ void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) 
                      "cublasSgemm");
         return;
     }
-    cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, n, k, w16_, stream_);
+    cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, w.scales, n, k, w16_, stream_);
     cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
     cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16_, CUDA_R_16F, k, x16_, CUDA_R_16F, k, &zero,
                               y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
@@ -275,7 +294,8 @@ void CudaExecutor::lower_matmul(size_t& i) {
                 m.n_parts = int(n);
                 for (size_t p = 0; p < n; ++p) {
                     const DeviceWeight& d = w[first + p];
-                    m.part[p] = {d.type, d.data, d.row_bytes, int(d.n_out), bias[first + p], buf(parts[first + p].out), accumulate};
+                    m.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out),
+                                 accumulate};
                 }
                 m.k = k;
                 m.x = buf(in);
@@ -319,7 +339,7 @@ void CudaExecutor::lower() {
                 const DeviceWeight& w = weight(op.weight);
                 const float alpha = op.alpha;
                 steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    cuda::embed(w.type, w.data, w.row_bytes, d_tokens_, out, T, int(cols), alpha, stream_);
+                    cuda::embed(w.type, w.data, w.row_bytes, w.scales, d_tokens_, out, T, int(cols), alpha, stream_);
                 }});
                 break;
             }

@@ -18,8 +18,9 @@ bool native_weight_type(GgmlType t);
 // One output of a (possibly fused) matvec: y[t][j] (+)= W[j] . x[t] (+ bias[j]).
 struct MatvecPart {
     GgmlType type;
-    const uint8_t* w;       // [n_out] rows of row_bytes
+    const uint8_t* w;       // [n_out] rows of row_bytes (quants only, for the split block formats)
     uint64_t row_bytes;
+    const uint16_t* scales; // Q8_0/Q4_0: [n_out, k / 32] fp16 scales; else null
     int n_out;
     const float* bias;      // [n_out] or null
     float* y;               // [T, n_out]
@@ -43,8 +44,10 @@ struct Matvec {
 };
 void matvec(const Matvec& m, int T, cudaStream_t s);
 
-// W [n_out, k] of any native type -> F16 [n_out, k] (prefill feeds these to cuBLAS).
-void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s);
+// W [n_out, k] of any native type (split layout, see cuda_common.cuh) -> F16 [n_out, k] (prefill
+// feeds these to cuBLAS).
+void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k,
+                       __half* out, cudaStream_t s);
 void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s);
 
 // Row-wise norms over [rows, n] (n per group; in place allowed).
@@ -89,8 +92,8 @@ void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s);
 void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s);
 
 // out[t] = row tokens[t] of the embedding (native type) * scale (scale 0: none); n = row length.
-void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int T, int n,
-           float scale, cudaStream_t s);
+void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,
+           int T, int n, float scale, cudaStream_t s);
 
 // *out = argmax of x [n] (greedy sampling on the device).
 void argmax(const float* x, int n, int32_t* out, cudaStream_t s);

@@ -58,14 +58,17 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     // Parts selected with constant indices: a run-time index into the parameter struct would
     // copy it to local memory.
     const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+    const int nb = m.k / 32;  // scales per row (block formats)
     const uint8_t* wa = a.w + uint64_t(j) * a.row_bytes;
+    const uint16_t* da = a.scales ? a.scales + int64_t(j) * nb : nullptr;
     const uint8_t* wb = G == Glu::none ? nullptr : m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
+    const uint16_t* db = G == Glu::none || !m.part[1].scales ? nullptr : m.part[1].scales + int64_t(j) * nb;
     float acc[T], acc2[T];
     for (int t = 0; t < T; ++t) acc[t] = acc2[t] = 0;
     if (m.k % 8 != 0) {
         // Odd row lengths (F32/F16 only): one value at a time.
         for (int i = lane; i < m.k; i += 32) {
-            const float w = R::one(wa, i), w2 = G == Glu::none ? 0.0f : R::one(wb, i);
+            const float w = R::one(wa, da, i), w2 = G == Glu::none ? 0.0f : R::one(wb, db, i);
             const float nw = m.norm ? m.norm[i] + m.norm_offset : 1.0f;
             for (int t = 0; t < T; ++t) {
                 const float x = m.x[t * m.k + i] * (m.norm ? nw * inv_rms[t] : 1.0f);
@@ -84,8 +87,8 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
         for (int u = 0; u < kUnroll; ++u) {
             const int c = c0 + 32 * u;
             if (c < nc) {
-                R::eight(wa, c, w[u]);
-                if constexpr (G != Glu::none) R::eight(wb, c, w2[u]);
+                R::eight(wa, da, c, w[u]);
+                if constexpr (G != Glu::none) R::eight(wb, db, c, w2[u]);
             }
         }
 #pragma unroll
@@ -149,17 +152,18 @@ void launch_type(const Matvec& m, int T, int rows, cudaStream_t s) {
 }
 
 template <class R>
-__global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out) {
+__global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k, __half* out) {
     pdl_begin();
     const int row = blockIdx.y;
+    const uint16_t* d = scales ? scales + int64_t(row) * (k / 32) : nullptr;
     if (k % 8 != 0) {
         for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
-            out[uint64_t(row) * k + i] = __float2half(R::one(w + uint64_t(row) * row_bytes, i));
+            out[uint64_t(row) * k + i] = __float2half(R::one(w + uint64_t(row) * row_bytes, d, i));
         return;
     }
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < k / 8; c += gridDim.x * blockDim.x) {
         float v[8];
-        R::eight(w + uint64_t(row) * row_bytes, c, v);
+        R::eight(w + uint64_t(row) * row_bytes, d, c, v);
         for (int i = 0; i < 8; ++i) out[uint64_t(row) * k + 8 * c + i] = __float2half(v[i]);
     }
 }
@@ -190,13 +194,14 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
     }
 }
 
-void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, int n_out, int k, __half* out, cudaStream_t s) {
+void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k,
+                       __half* out, cudaStream_t s) {
     const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);  // k % 8 != 0: F32/F16 only
     switch (type) {
-        case GgmlType::f32: launch(dequant_kernel<ReadF32>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
-        case GgmlType::f16: launch(dequant_kernel<ReadF16>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
-        case GgmlType::q8_0: launch(dequant_kernel<ReadQ8_0>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
-        case GgmlType::q4_0: launch(dequant_kernel<ReadQ4_0>, dim3(grid), dim3(block), s, w, row_bytes, n_out, k, out); break;
+        case GgmlType::f32: launch(dequant_kernel<ReadF32>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;
+        case GgmlType::f16: launch(dequant_kernel<ReadF16>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;
+        case GgmlType::q8_0: launch(dequant_kernel<ReadQ8_0>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;
+        case GgmlType::q4_0: launch(dequant_kernel<ReadQ4_0>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;
         default: throw Error(std::string("dequantize_to_f16: no CUDA kernel for ") + std::string(ggml_type_name(type)));
     }
 }

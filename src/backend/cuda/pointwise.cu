@@ -104,17 +104,19 @@ __global__ void bias_kernel(float* y, const float* bias, int rows, int n) {
 }
 
 template <class R>
-__global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int n, float scale) {
+__global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,
+                             int n, float scale) {
     pdl_begin();
     const int t = blockIdx.x;
     const uint8_t* row = table + uint64_t(tokens[t]) * row_bytes;
+    const uint16_t* d = scales ? scales + int64_t(tokens[t]) * (n / 32) : nullptr;
     if (n % 8 != 0) {
-        for (int i = threadIdx.x; i < n; i += blockDim.x) out[int64_t(t) * n + i] = scale != 0 ? R::one(row, i) * scale : R::one(row, i);
+        for (int i = threadIdx.x; i < n; i += blockDim.x) out[int64_t(t) * n + i] = scale != 0 ? R::one(row, d, i) * scale : R::one(row, d, i);
         return;
     }
     for (int c = threadIdx.x; c < n / 8; c += blockDim.x) {
         float v[8];
-        R::eight(row, c, v);
+        R::eight(row, d, c, v);
         for (int i = 0; i < 8; ++i) out[int64_t(t) * n + 8 * c + i] = scale != 0 ? v[i] * scale : v[i];
     }
 }
@@ -178,13 +180,13 @@ void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s) {
     launch(bias_kernel, dim3(blocks_for(int64_t(rows) * n)), dim3(kThreads), s, y, bias, rows, n);
 }
 
-void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const int32_t* tokens, float* out, int T, int n,
-           float scale, cudaStream_t s) {
+void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,
+           int T, int n, float scale, cudaStream_t s) {
     switch (type) {
-        case GgmlType::f32: launch(embed_kernel<ReadF32>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::f16: launch(embed_kernel<ReadF16>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::q8_0: launch(embed_kernel<ReadQ8_0>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
-        case GgmlType::q4_0: launch(embed_kernel<ReadQ4_0>, dim3(T), dim3(kThreads), s, table, row_bytes, tokens, out, n, scale); break;
+        case GgmlType::f32: launch(embed_kernel<ReadF32>, dim3(T), dim3(kThreads), s, table, row_bytes, scales, tokens, out, n, scale); break;
+        case GgmlType::f16: launch(embed_kernel<ReadF16>, dim3(T), dim3(kThreads), s, table, row_bytes, scales, tokens, out, n, scale); break;
+        case GgmlType::q8_0: launch(embed_kernel<ReadQ8_0>, dim3(T), dim3(kThreads), s, table, row_bytes, scales, tokens, out, n, scale); break;
+        case GgmlType::q4_0: launch(embed_kernel<ReadQ4_0>, dim3(T), dim3(kThreads), s, table, row_bytes, scales, tokens, out, n, scale); break;
         default: throw Error(std::string("embed: no CUDA kernel for ") + std::string(ggml_type_name(type)));
     }
 }
