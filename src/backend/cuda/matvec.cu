@@ -25,7 +25,7 @@ __device__ inline float activate(Glu g, float x) {
 }
 
 template <class R, int T, Glu G>
-__global__ void __launch_bounds__(kWarps * 32, T <= 2 ? 8 : 1) matvec_kernel(Matvec m) {
+__global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     pdl_begin();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarps + warp;
