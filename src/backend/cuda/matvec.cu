@@ -1,13 +1,12 @@
 // Matrix-vector products for decode (and batches of up to kMaxMatvecRows tokens): one warp per
-// output row, each lane reading eight weights at a time (16-byte loads for F32/F16; Q8_0/Q4_0 in
-// the integer domain against int8 activations, matvec_i8_kernel), so every weight byte is read
-// once per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
+// output row, each lane reading eight weights at a time (16-byte loads for F32/F16, the block's
+// 16-bit pieces for Q8_0/Q4_0) and dequantising in registers, so every weight byte is read once
+// per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
 // add, and SwiGLU/GeGLU of a fused gate/up pair.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
 #include <string>
-#include <type_traits>
 
 #include "util/error.h"
 
@@ -25,72 +24,40 @@ __device__ inline float activate(Glu g, float x) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
-// RMSNorm of the input rows, computed by every block with all its threads (x is small and stays
-// in L2; one warp alone spent microseconds waiting on its loads one after another).
-template <int T>
-__device__ void rms_prologue(const Matvec& m, float* inv_rms) {
-    __shared__ float partial[T][kWarps];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int t = 0; t < T; ++t) {
-        float ss = 0;
-#pragma unroll 4
-        for (int i = threadIdx.x; i < m.k; i += kWarps * 32) ss += m.x[t * m.k + i] * m.x[t * m.k + i];
-        ss = warp_sum(ss);
-        if (lane == 0) partial[t][warp] = ss;
-    }
-    __syncthreads();
-    if (threadIdx.x < T) {
-        float ss = 0;
-        for (int w = 0; w < kWarps; ++w) ss += partial[threadIdx.x][w];
-        inv_rms[threadIdx.x] = rsqrtf(ss / float(m.k) + m.eps);
-    }
-    __syncthreads();
-}
-
-// Which part and which of its rows global row `row` is; false past the end. Parts are selected
-// with constant indices: a run-time index into the parameter struct would copy it to local memory.
-template <Glu G>
-__device__ bool select_row(const Matvec& m, int row, MatvecPart& a, int& j) {
-    int p = 0;
-    j = row;
-    if (G == Glu::none) {
-        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
-        if (p >= m.n_parts) return false;
-    } else if (j >= m.part[0].n_out) {
-        return false;
-    }
-    a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
-    return true;
-}
-
-// Sums the lanes' partial dot products and writes row j of every token: bias, GLU, residual.
-template <int T, Glu G>
-__device__ void finish(const Matvec& m, const MatvecPart& a, int j, const float* acc, const float* acc2) {
-    for (int t = 0; t < T; ++t) {
-        float v = warp_sum(acc[t]);
-        if (a.bias) v += a.bias[j];
-        if (G != Glu::none) {
-            float u = warp_sum(acc2[t]);
-            if (m.part[1].bias) u += m.part[1].bias[j];
-            v = activate(G, v) * u;
-        }
-        if (threadIdx.x % 32 == 0) {
-            float& y = a.y[t * a.n_out + j];
-            y = a.accumulate ? y + v : v;
-        }
-    }
-}
-
 template <class R, int T, Glu G>
 __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     pdl_begin();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarps + warp;
-    __shared__ float inv_rms[T];
-    if (m.norm) rms_prologue<T>(m, inv_rms);
-    MatvecPart a;
-    int j;
-    if (!select_row<G>(m, row, a, j)) return;
+    // RMSNorm of the input rows, computed by every block with all its threads (x is small and
+    // stays in L2; one warp alone spent microseconds waiting on its loads one after another).
+    __shared__ float inv_rms[T], partial[T][kWarps];
+    if (m.norm) {
+        for (int t = 0; t < T; ++t) {
+            float ss = 0;
+#pragma unroll 4
+            for (int i = threadIdx.x; i < m.k; i += kWarps * 32) ss += m.x[t * m.k + i] * m.x[t * m.k + i];
+            ss = warp_sum(ss);
+            if (lane == 0) partial[t][warp] = ss;
+        }
+        __syncthreads();
+        if (threadIdx.x < T) {
+            float ss = 0;
+            for (int w = 0; w < kWarps; ++w) ss += partial[threadIdx.x][w];
+            inv_rms[threadIdx.x] = rsqrtf(ss / float(m.k) + m.eps);
+        }
+        __syncthreads();
+    }
+    int p = 0, j = row;
+    if (G == Glu::none) {
+        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
+        if (p >= m.n_parts) return;
+    } else if (j >= m.part[0].n_out) {
+        return;
+    }
+    // Parts selected with constant indices: a run-time index into the parameter struct would
+    // copy it to local memory.
+    const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
     const int nb = m.k / 32;  // scales per row (block formats)
     const uint8_t* wa = a.w + uint64_t(j) * a.row_bytes;
     const uint16_t* da = a.scales ? a.scales + int64_t(j) * nb : nullptr;
@@ -147,98 +114,24 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
             }
         }
     }
-    finish<T, G>(m, a, j, acc, acc2);
-}
-
-// Q8_0 / Q4_0 in the integer domain: each block first quantises its (normalised) input rows to
-// int8 in shared memory, 32 values per scale, then every lane multiplies 8 weights at a time
-// with two dp4a instructions. About a third of the instructions of dequantising to floats, and
-// the activations come from shared memory as 8-byte int8 loads instead of 32 bytes of floats.
-// Q4_0's offset of 8 is taken out with the activations' sums: sum((q - 8) x) = sum(q x) - 8 sum(x).
-template <bool Q4, int T, Glu G>
-__global__ void __launch_bounds__(kWarps * 32) matvec_i8_kernel(Matvec m) {
-    pdl_begin();
-    extern __shared__ __align__(16) uint8_t smem[];
-    const int nb = m.k / 32;
-    int8_t* xq = reinterpret_cast<int8_t*>(smem);          // [T, k]
-    float* xd = reinterpret_cast<float*>(smem + T * m.k);  // [T, k / 32]
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    __shared__ float inv_rms[T];
-    if (m.norm) rms_prologue<T>(m, inv_rms);
-    for (int tb = warp; tb < T * nb; tb += kWarps) {  // one warp per 32-value block
-        const int t = tb / nb, b = tb % nb, i = b * 32 + lane;
-        float v = m.x[t * m.k + i];
-        if (m.norm) v *= (m.norm[i] + m.norm_offset) * inv_rms[t];
-        const float d = warp_max(fabsf(v)) / 127.0f;
-        xq[t * m.k + i] = int8_t(d > 0 ? __float2int_rn(v / d) : 0);
-        if (lane == 0) xd[t * nb + b] = d;
-    }
-    __syncthreads();
-    MatvecPart a;
-    int j;
-    if (!select_row<G>(m, blockIdx.x * kWarps + warp, a, j)) return;
-    const uint8_t* wa = a.w + uint64_t(j) * a.row_bytes;
-    const uint16_t* da = a.scales + int64_t(j) * nb;
-    const uint8_t* wb = G == Glu::none ? nullptr : m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
-    const uint16_t* db = G == Glu::none ? nullptr : m.part[1].scales + int64_t(j) * nb;
-    // 8 weights of chunk c as two ints of four int8 each (Q4_0: its nibbles, 0..15).
-    auto quants = [](const uint8_t* w, int c) {
-        if (!Q4) return reinterpret_cast<const int2*>(w)[c];
-        const int sub = c % 4;
-        int2 v = *reinterpret_cast<const int2*>(w + 16 * (c / 4) + 8 * (sub % 2));
-        if (sub >= 2) v.x >>= 4, v.y >>= 4;
-        return make_int2(v.x & 0x0F0F0F0F, v.y & 0x0F0F0F0F);
-    };
-    float acc[T], acc2[T];
-    for (int t = 0; t < T; ++t) acc[t] = acc2[t] = 0;
-    constexpr int kUnroll = 4;
-    const int nc = m.k / 8;
-    for (int c0 = lane; c0 < nc; c0 += 32 * kUnroll) {
-        int2 w[kUnroll], w2[G == Glu::none ? 1 : kUnroll];
-        float s[kUnroll], s2[G == Glu::none ? 1 : kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int c = c0 + 32 * u;
-            if (c < nc) {
-                w[u] = quants(wa, c);
-                s[u] = half_bits(da[c / 4]);
-                if constexpr (G != Glu::none) {
-                    w2[u] = quants(wb, c);
-                    s2[u] = half_bits(db[c / 4]);
-                }
-            }
+    for (int t = 0; t < T; ++t) {
+        float v = warp_sum(acc[t]);
+        if (a.bias) v += a.bias[j];
+        if (G != Glu::none) {
+            float u = warp_sum(acc2[t]);
+            if (m.part[1].bias) u += m.part[1].bias[j];
+            v = activate(G, v) * u;
         }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int c = c0 + 32 * u;
-            if (c >= nc) break;
-            for (int t = 0; t < T; ++t) {
-                const int2 x = reinterpret_cast<const int2*>(xq + t * m.k)[c];
-                const float dx = xd[t * nb + c / 4];
-                int sx = 0;
-                if (Q4) sx = 8 * __dp4a(0x01010101, x.y, __dp4a(0x01010101, x.x, 0));
-                acc[t] += s[u] * dx * float(__dp4a(w[u].y, x.y, __dp4a(w[u].x, x.x, 0)) - sx);
-                if constexpr (G != Glu::none) acc2[t] += s2[u] * dx * float(__dp4a(w2[u].y, x.y, __dp4a(w2[u].x, x.x, 0)) - sx);
-            }
+        if (lane == 0) {
+            float& y = a.y[t * a.n_out + j];
+            y = a.accumulate ? y + v : v;
         }
     }
-    finish<T, G>(m, a, j, acc, acc2);
 }
 
 template <class R, int T>
 void launch_rows(const Matvec& m, int rows, cudaStream_t s) {
     const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
-    // The integer path for Q8_0/Q4_0 when the quantised input fits the default 48 KB of shared memory.
-    constexpr bool q8 = std::is_same_v<R, ReadQ8_0>, q4 = std::is_same_v<R, ReadQ4_0>;
-    const size_t smem = size_t(T) * size_t(m.k) + size_t(T) * size_t(m.k / 32) * sizeof(float);
-    if constexpr (q8 || q4) {
-        if (smem <= 40 * 1024) {
-            if (m.swiglu) launch_smem(matvec_i8_kernel<q4, T, Glu::silu>, grid, block, smem, s, m);
-            else if (m.geglu) launch_smem(matvec_i8_kernel<q4, T, Glu::gelu>, grid, block, smem, s, m);
-            else launch_smem(matvec_i8_kernel<q4, T, Glu::none>, grid, block, smem, s, m);
-            return;
-        }
-    }
     if (m.swiglu) launch(matvec_kernel<R, T, Glu::silu>, dim3(grid), dim3(block), s, m);
     else if (m.geglu) launch(matvec_kernel<R, T, Glu::gelu>, dim3(grid), dim3(block), s, m);
     else launch(matvec_kernel<R, T, Glu::none>, dim3(grid), dim3(block), s, m);
