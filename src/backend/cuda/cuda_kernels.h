@@ -95,7 +95,4 @@ void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s);
 void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,
            int T, int n, float scale, cudaStream_t s);
 
-// *out = argmax of x [n] (greedy sampling on the device).
-void argmax(const float* x, int n, int32_t* out, cudaStream_t s);
-
 }  // namespace forge::cuda

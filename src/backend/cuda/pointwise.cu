@@ -1,5 +1,5 @@
 // Row and element-wise kernels: norms, RoPE with the KV-cache write, activations, residual adds,
-// embedding lookup, argmax.
+// embedding lookup.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -121,29 +121,6 @@ __global__ void embed_kernel(const uint8_t* table, uint64_t row_bytes, const uin
     }
 }
 
-__global__ void argmax_kernel(const float* x, int n, int32_t* out) {
-    pdl_begin();
-    __shared__ float best_v[kThreads];
-    __shared__ int best_i[kThreads];
-    float bv = -INFINITY;
-    int bi = 0;
-    for (int i = threadIdx.x; i < n; i += kThreads)
-        if (x[i] > bv) bv = x[i], bi = i;
-    best_v[threadIdx.x] = bv;
-    best_i[threadIdx.x] = bi;
-    __syncthreads();
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) {
-            const float ov = best_v[threadIdx.x + s];
-            const int oi = best_i[threadIdx.x + s];
-            if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
-                best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) *out = best_i[0];
-}
-
 }  // namespace
 
 void check(cudaError_t e, const char* what) {
@@ -191,6 +168,5 @@ void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16
     }
 }
 
-void argmax(const float* x, int n, int32_t* out, cudaStream_t s) { launch(argmax_kernel, dim3(1), dim3(kThreads), s, x, n, out); }
 
 }  // namespace forge::cuda
