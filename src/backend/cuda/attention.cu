@@ -48,6 +48,34 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
     const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
     for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
+    __shared__ float knew[256], vnew[256];
+    if (a.fused_rope) {
+        const RopeKv& r = a.rope;
+        for (int e = tid; e < hd; e += kThreads) {
+            knew[e] = r.k[kvh * hd + e];
+            vnew[e] = __half2float(__float2half(r.v[kvh * hd + e]));  // as the cache will hold it
+        }
+        __syncthreads();
+        const int half = r.rope_dim / 2;
+        for (int f = tid; f < half; f += kThreads) {
+            double sn, cs;
+            sincos(double(pos) * double(r.inv_freq[f]), &sn, &cs);
+            const float c = float(cs) * r.mscale, sv = float(sn) * r.mscale;
+            const int i0 = r.neox ? f : 2 * f, i1 = r.neox ? f + half : 2 * f + 1;
+            const float q0 = q[i0], q1 = q[i1], k0 = knew[i0], k1 = knew[i1];
+            q[i0] = q0 * c - q1 * sv, q[i1] = q0 * sv + q1 * c;
+            knew[i0] = k0 * c - k1 * sv, knew[i1] = k0 * sv + k1 * c;
+        }
+        __syncthreads();
+        for (int e = tid; e < hd; e += kThreads) {
+            const __half kh = __float2half(knew[e]);
+            if (h % (a.n_head / a.n_head_kv) == 0) {
+                r.k_cache[int64_t(pos) * kv_cols + kvh * hd + e] = kh;
+                r.v_cache[int64_t(pos) * kv_cols + kvh * hd + e] = __float2half(vnew[e]);
+            }
+            knew[e] = __half2float(kh);
+        }
+    }
     __syncthreads();
     const __half* kc = a.k_cache + kvh * hd;
     const __half* vc = a.v_cache + kvh * hd;
@@ -58,7 +86,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         for (int i = tid; i < n; i += kThreads) {
             const __half2* k2 = reinterpret_cast<const __half2*>(kc + int64_t(tile + i) * kv_cols);
             float dot = 0;
-            if (hd % 2 == 0) {
+            if (a.fused_rope && tile + i == pos) {
+                for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
+            } else if (hd % 2 == 0) {
 #pragma unroll 8
                 for (int e = 0; e < hd / 2; ++e) {
                     const float2 kk = __half22float2(k2[e]);
@@ -81,7 +111,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         if (g < groups) {
             float sum = 0;
 #pragma unroll 8
-            for (int i = g; i < n; i += groups) sum += score[i] * __half2float(vc[int64_t(tile + i) * kv_cols + d]);
+            for (int i = g; i < n; i += groups)
+                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[int64_t(tile + i) * kv_cols + d]));
             part[g * hd + d] = sum;
         }
         __syncthreads();

@@ -372,8 +372,14 @@ void CudaExecutor::lower() {
                                rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                                rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
                 cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, d_pos_, int(c.n_head), int(c.n_head_kv),
-                                  int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window)};
+                                  int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window), false, r};
                 steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
+                    if (T == 1) {  // decode: RoPE and the cache write inside the attention kernel
+                        cuda::Attention fused = a;
+                        fused.fused_rope = true;
+                        cuda::attention(fused, T, stream_);
+                        return;
+                    }
                     cuda::rope_kv(r, T, stream_);
                     cuda::attention(a, T, stream_);
                 }});

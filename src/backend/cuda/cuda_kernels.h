@@ -81,6 +81,11 @@ struct Attention {
     int n_head, n_head_kv, head_dim;
     float scale, softcap;
     int window;
+    // Decode (T = 1) only: when set, the kernel applies `rope` itself (q and the new k in shared
+    // memory), the first query head of each KV group stores the new k/v row in the cache, and
+    // every block reads the newest position from shared memory: one kernel instead of two.
+    bool fused_rope;
+    RopeKv rope;
 };
 void attention(const Attention& a, int T, cudaStream_t s);
 
