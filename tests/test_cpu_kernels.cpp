@@ -10,6 +10,7 @@
 #include "backend/cpu/attention.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_ref.h"
+#include "backend/cpu/rope.h"
 #include "backend/cpu/thread_pool.h"
 #include "format/dequantize.h"
 #include "format/quantize.h"
@@ -187,6 +188,28 @@ TEST(CpuKernels, AttentionMatchesTheReference) {
                     EXPECT_LT(rel_l2(got, want), 1e-5) << isa << " " << ggml_type_name(type) << " head_dim " << head_dim;
                 }
             }
+        }
+    }
+}
+
+// The executor's RoPE (angles computed once per batch) against ref::rope: both pairings, partial
+// rotary, a LongRoPE-style multiplier, positions far from 0.
+TEST(CpuKernels, RopeMatchesTheReference) {
+    for (const RopeStyle style : {RopeStyle::normal, RopeStyle::neox}) {
+        for (const int64_t rope_dim : {16, 64}) {
+            const int64_t head_dim = 64, heads = 5, cols = heads * head_dim, T = 7, pos = 1000;
+            RopeTable table;
+            for (int64_t i = 0; i < rope_dim / 2; ++i) table.inv_freq.push_back(float(std::pow(10000.0, -2.0 * double(i) / double(rope_dim))));
+            table.mscale = 1.1f;
+            const auto x = random_vec(size_t(T * cols), 11);
+            std::vector<float> got = x, want = x;
+            cpu::RopeAngles angles;
+            angles.compute(table, pos, T);
+            cpu::rope_rows(got.data(), T, cols, head_dim, rope_dim, angles, style);
+            for (int64_t t = 0; t < T; ++t)
+                ref::rope(want.data() + t * cols, heads, head_dim, rope_dim, pos + t, table.inv_freq.data(), table.mscale, style);
+            EXPECT_LT(rel_l2(got, want), 1e-6) << (style == RopeStyle::neox ? "neox" : "normal") << " rope_dim " << rope_dim;
+            EXPECT_GT(rel_l2(got, x), 0.1);  // it did rotate
         }
     }
 }

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/kernels_ref.h"
+#include "backend/cpu/rope.h"
 #include "format/dequantize.h"
 #include "format/quantize.h"
 #include "util/error.h"
@@ -67,16 +68,7 @@ std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int
     for (int32_t t : tokens)
         if (t < 0 || t >= c.n_vocab) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, c.n_vocab));
     for (size_t i = 0; i < buf_.size(); ++i) buf_[i].resize(size_t(T * p_.buffers[i].cols));
-    // cos/sin of every (position, frequency) of this batch, shared by all heads and layers.
-    const size_t half = p_.rope.inv_freq.size();
-    rope_cos_.resize(size_t(T) * half);
-    rope_sin_.resize(size_t(T) * half);
-    for (int64_t t = 0; t < T; ++t)
-        for (size_t i = 0; i < half; ++i) {
-            const double theta = double(pos + t) * double(p_.rope.inv_freq[i]);
-            rope_cos_[size_t(t) * half + i] = float(std::cos(theta)) * p_.rope.mscale;
-            rope_sin_[size_t(t) * half + i] = float(std::sin(theta)) * p_.rope.mscale;
-        }
+    rope_.compute(p_.rope, pos, T);  // shared by all heads and layers of this batch
     bool in_head = false;
     for (size_t i = 0; i < p_.ops.size(); ++i) {
         const Op& op = p_.ops[i];
@@ -126,7 +118,7 @@ void CpuExecutor::run_op(const Op& op, std::span<const int32_t> tokens, int64_t 
                 ref::layernorm(in0 + r * cols, small(op.weight).data(), small(op.bias).data(), out + r * cols, cols, c.norm_eps);
             break;
         case OpKind::matmul: matmul(op, T); break;
-        case OpKind::rope: rope(out, cols, T); break;
+        case OpKind::rope: cpu::rope_rows(out, T, cols, c.head_dim, c.rope_dim, rope_, c.rope_style); break;
         case OpKind::attention: attention(op, pos, T); break;
         case OpKind::swiglu: ref::swiglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
         case OpKind::geglu: ref::geglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
@@ -187,26 +179,6 @@ void CpuExecutor::matmul(const Op& op, int64_t T) {
             if (lo < hi) kn_.matmul(args[i], lo - first_col[i], hi - first_col[i]);
         }
     });
-}
-
-void CpuExecutor::rope(float* x, int64_t cols, int64_t T) {
-    const ModelConfig& c = p_.config;
-    const int64_t half = c.rope_dim / 2, heads = cols / c.head_dim;
-    for (int64_t t = 0; t < T; ++t) {
-        const float* cs = rope_cos_.data() + t * half;
-        const float* sn = rope_sin_.data() + t * half;
-        for (int64_t h = 0; h < heads; ++h) {
-            float* v = x + t * cols + h * c.head_dim;
-            for (int64_t i = 0; i < half; ++i) {
-                // normal: adjacent pairs (2i, 2i+1); neox: (i, i + rope_dim/2)
-                const int64_t a = c.rope_style == RopeStyle::normal ? 2 * i : i;
-                const int64_t b = c.rope_style == RopeStyle::normal ? 2 * i + 1 : i + half;
-                const float x0 = v[a], x1 = v[b];
-                v[a] = x0 * cs[i] - x1 * sn[i];
-                v[b] = x0 * sn[i] + x1 * cs[i];
-            }
-        }
-    }
 }
 
 void CpuExecutor::attention(const Op& op, int64_t pos, int64_t T) {

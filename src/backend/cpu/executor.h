@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/rope.h"
 #include "backend/cpu/thread_pool.h"
 #include "backend/executor.h"
 #include "format/ggml_type.h"
@@ -41,7 +42,6 @@ private:
     void run_op(const Op& op, std::span<const int32_t> tokens, int64_t pos, int64_t T);
     void matmul(const Op& op, int64_t T);
     void attention(const Op& op, int64_t pos, int64_t T);
-    void rope(float* x, int64_t cols, int64_t T);
     const std::vector<float>& small(const TensorRef* t) const { return small_f32_.at(t); }
 
     const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
@@ -57,7 +57,7 @@ private:
     std::vector<float> normed_;        // a folded RMSNorm's output
     std::vector<uint8_t> act_q8_;      // matmul input quantised to BlockQ8A rows
     std::vector<uint8_t> act_q8k_;     // ... and to BlockQ8K rows
-    std::vector<float> rope_cos_, rope_sin_;  // [T][rope_dim / 2] for the current batch
+    cpu::RopeAngles rope_;             // for the current batch
     bool profiling_ = false;
     std::vector<double> op_seconds_;
 };
