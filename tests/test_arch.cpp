@@ -15,14 +15,6 @@
 namespace forge {
 namespace {
 
-double rel_l2(std::span<const float> a, std::span<const float> b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        den += double(b[i]) * b[i];
-    }
-    return std::sqrt(num / den);
-}
 
 class Arch : public ::testing::TestWithParam<std::string> {};
 
@@ -41,21 +33,21 @@ TEST_P(Arch, ProgramsAgree) {
     const std::vector<float> batch(a.begin(), a.end());
     for (float x : batch) ASSERT_TRUE(std::isfinite(x));
     const auto b = plain.forward(ids, 0);
-    EXPECT_LT(rel_l2(b, batch), 1e-5) << "fused vs unfused";
+    EXPECT_LT(test::rel_l2(b, batch), 1e-5) << "fused vs unfused";
 
     // One token at a time through the cache: each step's logits equal the batch's row.
     CpuExecutor step(build_program(src.config(), weights), T, GgmlType::f32);
     for (int64_t t = 0; t < T; ++t) {
         const auto l = step.forward(std::span(ids).subspan(size_t(t), 1), t, false);
         ASSERT_EQ(int64_t(l.size()), V);
-        EXPECT_LT(rel_l2(l, std::span(batch).subspan(size_t(t * V), size_t(V))), 1e-5) << "position " << t;
+        EXPECT_LT(test::rel_l2(l, std::span(batch).subspan(size_t(t * V), size_t(V))), 1e-5) << "position " << t;
     }
 
     // Only the last row: the same numbers as the last row of the full head.
     CpuExecutor last(build_program(src.config(), weights), T, GgmlType::f32);
     const auto l = last.forward(ids, 0, false);
     ASSERT_EQ(int64_t(l.size()), V);
-    EXPECT_LT(rel_l2(l, std::span(batch).subspan(size_t((T - 1) * V))), 1e-6);
+    EXPECT_LT(test::rel_l2(l, std::span(batch).subspan(size_t((T - 1) * V))), 1e-6);
 
     // Each output value is computed by exactly one thread with the same code: bit-identical.
     CpuExecutor one(build_program(src.config(), weights), T, GgmlType::f32, 1);

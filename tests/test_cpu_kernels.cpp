@@ -20,14 +20,6 @@
 namespace forge {
 namespace {
 
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        den += double(b[i]) * b[i];
-    }
-    return std::sqrt(num / den);
-}
 
 std::vector<float> random_vec(size_t n, uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -101,11 +93,11 @@ TEST_P(Matmul, EveryTableMatchesTheReference) {
                                 << isa << " " << ggml_type_name(type) << " k=" << k << " row " << r << " col " << j;
                         }
                 } else {
-                    EXPECT_LT(rel_l2(got, want), 1e-5) << isa << " " << ggml_type_name(type) << " k=" << k << " n=" << n_out << " rows=" << rows;
+                    EXPECT_LT(test::rel_l2(got, want), 1e-5) << isa << " " << ggml_type_name(type) << " k=" << k << " n=" << n_out << " rows=" << rows;
                 }
                 // All tables compute the same integer sums: they agree to float rounding.
                 if (generic.empty()) generic = got;
-                else EXPECT_LT(rel_l2(got, generic), 1e-5) << isa << " vs generic";
+                else EXPECT_LT(test::rel_l2(got, generic), 1e-5) << isa << " vs generic";
             }
         }
     }
@@ -185,7 +177,7 @@ TEST(CpuKernels, AttentionMatchesTheReference) {
                     for (int64_t h = 0; h < n_head; ++h)
                         cpu::attention_head(*cpu::kernels_for(isa), q.data() + h * head_dim, h, layer, n_pos - 1, shape,
                                             got.data() + h * head_dim, scores.data());
-                    EXPECT_LT(rel_l2(got, want), 1e-5) << isa << " " << ggml_type_name(type) << " head_dim " << head_dim;
+                    EXPECT_LT(test::rel_l2(got, want), 1e-5) << isa << " " << ggml_type_name(type) << " head_dim " << head_dim;
                 }
             }
         }
@@ -208,8 +200,8 @@ TEST(CpuKernels, RopeMatchesTheReference) {
             cpu::rope_rows(got.data(), T, cols, head_dim, rope_dim, angles, style);
             for (int64_t t = 0; t < T; ++t)
                 ref::rope(want.data() + t * cols, heads, head_dim, rope_dim, pos + t, table.inv_freq.data(), table.mscale, style);
-            EXPECT_LT(rel_l2(got, want), 1e-6) << (style == RopeStyle::neox ? "neox" : "normal") << " rope_dim " << rope_dim;
-            EXPECT_GT(rel_l2(got, x), 0.1);  // it did rotate
+            EXPECT_LT(test::rel_l2(got, want), 1e-6) << (style == RopeStyle::neox ? "neox" : "normal") << " rope_dim " << rope_dim;
+            EXPECT_GT(test::rel_l2(got, x), 0.1);  // it did rotate
         }
     }
 }

@@ -29,14 +29,6 @@ namespace {
         if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";        \
     } while (0)
 
-double rel_l2(std::span<const float> a, std::span<const float> b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        den += double(b[i]) * b[i];
-    }
-    return std::sqrt(num / den);
-}
 
 // Runs the same tokens through both executors: a 10-token prompt, a 3-token batch, 4 decode steps.
 void compare(const ModelSource& src, double tol, const std::string& what) {
@@ -51,7 +43,7 @@ void compare(const ModelSource& src, double tol, const std::string& what) {
         const std::vector<float> want(c.begin(), c.end());
         const auto g = gpu->forward(t, pos, all);
         ASSERT_EQ(g.size(), want.size()) << what << " " << step;
-        EXPECT_LT(rel_l2(g, want), tol) << what << " " << step;
+        EXPECT_LT(test::rel_l2(g, want), tol) << what << " " << step;
     };
     check(std::span(ids).subspan(0, 10), 0, true, "prompt of 10 (GEMM)");
     check(std::span(ids).subspan(10, 3), 10, true, "batch of 3 (matvec)");
