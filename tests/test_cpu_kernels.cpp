@@ -21,14 +21,6 @@ namespace forge {
 namespace {
 
 
-std::vector<float> random_vec(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, 1.0f);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
-
 struct Case {
     GgmlType type;
     int64_t k;
@@ -50,8 +42,8 @@ TEST_P(Matmul, EveryTableMatchesTheReference) {
             w.type = type;
             w.ne = {k, n_out};
             w.data = wq;
-            const auto x = random_vec(size_t(rows * k), uint64_t(rows));
-            const auto bias = random_vec(size_t(n_out), 99);
+            const auto x = test::random_normal(size_t(rows * k), uint64_t(rows));
+            const auto bias = test::random_normal(size_t(n_out), 99);
             std::vector<float> want(size_t(rows * n_out));
             ref::matmul(x.data(), rows, w, bias.data(), want.data());
 
@@ -114,7 +106,7 @@ TEST(CpuKernels, VectorHelpersMatchScalarLoops) {
     for (const auto& isa : cpu::available_isas()) {
         const cpu::Kernels& kn = *cpu::kernels_for(isa);
         for (const int64_t n : {1, 7, 16, 33, 100, 257}) {
-            const auto a = random_vec(size_t(n), 1), b = random_vec(size_t(n), 2);
+            const auto a = test::random_normal(size_t(n), 1), b = test::random_normal(size_t(n), 2);
             std::vector<uint16_t> h(static_cast<size_t>(n));
             for (int64_t i = 0; i < n; ++i) h[size_t(i)] = f32_to_fp16(a[size_t(i)]);
             double d32 = 0, d16 = 0;
@@ -136,7 +128,7 @@ TEST(CpuKernels, VectorHelpersMatchScalarLoops) {
 }
 
 TEST(CpuKernels, QuantizeQ8RoundTrips) {
-    const auto x = random_vec(32 * 5, 3);
+    const auto x = test::random_normal(32 * 5, 3);
     for (const auto& isa : cpu::available_isas()) {
         std::vector<cpu::BlockQ8A> q(5);
         cpu::kernels_for(isa)->quantize_q8(x.data(), q.data(), 32 * 5);
@@ -160,7 +152,7 @@ TEST(CpuKernels, AttentionMatchesTheReference) {
         const int64_t n_head = 6, n_head_kv = 2, kv = n_head_kv * head_dim, n_pos = 23;
         for (const GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
             if (kv % ggml_type_info(type).block_size != 0) continue;
-            const auto k = random_vec(size_t(n_pos * kv), 5), v = random_vec(size_t(n_pos * kv), 6), q = random_vec(size_t(n_head * head_dim), 7);
+            const auto k = test::random_normal(size_t(n_pos * kv), 5), v = test::random_normal(size_t(n_pos * kv), 6), q = test::random_normal(size_t(n_head * head_dim), 7);
             const uint64_t row = ggml_row_bytes(type, kv);
             std::vector<uint8_t> kc(size_t(n_pos) * row), vc(kc.size());
             quantize_row(type, k.data(), kc.data(), n_pos * kv);
@@ -193,7 +185,7 @@ TEST(CpuKernels, RopeMatchesTheReference) {
             RopeTable table;
             for (int64_t i = 0; i < rope_dim / 2; ++i) table.inv_freq.push_back(float(std::pow(10000.0, -2.0 * double(i) / double(rope_dim))));
             table.mscale = 1.1f;
-            const auto x = random_vec(size_t(T * cols), 11);
+            const auto x = test::random_normal(size_t(T * cols), 11);
             std::vector<float> got = x, want = x;
             cpu::RopeAngles angles;
             angles.compute(table, pos, T);

@@ -10,17 +10,12 @@
 
 #include "runtime/sampler.h"
 #include "runtime/stop_strings.h"
+#include "test_support.h"
 
 namespace forge {
 namespace {
 
-std::vector<float> random_logits(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, 3.0f);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
+std::vector<float> random_logits(size_t n, uint64_t seed) { return test::random_normal(n, seed, 3.0f); }
 
 TEST(Sampler, GreedyIsArgmax) {
     const auto l = random_logits(1000, 1);

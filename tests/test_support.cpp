@@ -49,6 +49,14 @@ double rel_l2(std::span<const float> a, std::span<const float> b) {
     return std::sqrt(num / den);
 }
 
+std::vector<float> random_normal(size_t n, uint64_t seed, float sd) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> d(0.0f, sd);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
 std::vector<float> random_weights(size_t n, uint64_t seed, size_t row) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal(0.0f, 0.02f);

@@ -20,6 +20,8 @@ std::vector<uint8_t> read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::vector<uint8_t>& bytes);
 // ||a - b|| / ||b||, the relative L2 error of a against the reference b (same sizes).
 double rel_l2(std::span<const float> a, std::span<const float> b);
+// n values from N(0, sd^2), reproducible from seed.
+std::vector<float> random_normal(size_t n, uint64_t seed, float sd = 1.0f);
 // Gaussian values with per-row scales and a few outliers (never zeros): the kind of data weights are.
 std::vector<float> random_weights(size_t n, uint64_t seed, size_t row = 256);
 

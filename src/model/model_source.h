@@ -26,6 +26,8 @@ struct TensorRef {
     std::span<const uint8_t> data;
 
     int64_t n_elements() const;
+    // Every value as a float (for small tensors: norms, biases, RoPE factors).
+    std::vector<float> to_f32() const;
 };
 
 // What the tokenizer files say, for `forge info` (the tokenizer itself lives in runtime/).

@@ -5,18 +5,11 @@
 
 #include <fmt/format.h>
 
-#include "format/dequantize.h"
 #include "util/error.h"
 
 namespace forge {
 
 namespace {
-
-std::vector<float> tensor_values(const TensorRef& t) {
-    std::vector<float> v(static_cast<size_t>(t.n_elements()));
-    dequantize_row(t.type, t.data.data(), v.data(), t.n_elements());
-    return v;
-}
 
 void divide(std::vector<float>& inv_freq, const std::vector<float>& factors, const char* what) {
     if (factors.size() != inv_freq.size())
@@ -52,9 +45,9 @@ RopeTable make_rope_table(const ModelConfig& c, const ModelWeights& w, int64_t n
     const RopeScaling& s = c.rope_scaling;
     const bool long_ctx = s.original_context > 0 && n_ctx > s.original_context;
     if (w.rope_freqs) {  // llama.cpp's llama3 scaling, precomputed per frequency
-        divide(r.inv_freq, tensor_values(*w.rope_freqs), "rope_freqs.weight");
+        divide(r.inv_freq, w.rope_freqs->to_f32(), "rope_freqs.weight");
     } else if (w.rope_long && w.rope_short) {
-        divide(r.inv_freq, tensor_values(long_ctx ? *w.rope_long : *w.rope_short), "rope_factors");
+        divide(r.inv_freq, (long_ctx ? w.rope_long : w.rope_short)->to_f32(), "rope_factors");
     } else if (s.type == "longrope" || s.type == "su") {
         divide(r.inv_freq, long_ctx ? s.long_factor : s.short_factor, long_ctx ? "long_factor" : "short_factor");
     } else if (s.type == "llama3") {

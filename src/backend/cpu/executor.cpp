@@ -17,12 +17,6 @@ namespace forge {
 
 namespace {
 
-// A small weight (norm, bias) as floats.
-std::vector<float> to_f32(const TensorRef& t) {
-    std::vector<float> v(static_cast<size_t>(t.n_elements()));
-    dequantize_row(t.type, t.data.data(), v.data(), t.n_elements());
-    return v;
-}
 
 int64_t out_cols(const MatmulOut& m) { return m.weight->n_elements() / m.weight->ne[0]; }
 
@@ -45,9 +39,9 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
     buf_.resize(p_.buffers.size());
     for (const Op& op : p_.ops) {
         for (const TensorRef* t : {op.kind == OpKind::embed || op.kind == OpKind::matmul ? nullptr : op.weight, op.bias, op.norm})
-            if (t && !small_f32_.count(t)) small_f32_.emplace(t, to_f32(*t));
+            if (t && !small_f32_.count(t)) small_f32_.emplace(t, t->to_f32());
         for (const MatmulOut& f : op.fused)
-            if (f.bias && !small_f32_.count(f.bias)) small_f32_.emplace(f.bias, to_f32(*f.bias));
+            if (f.bias && !small_f32_.count(f.bias)) small_f32_.emplace(f.bias, f.bias->to_f32());
     }
     op_seconds_.assign(p_.ops.size(), 0.0);
 }

@@ -222,8 +222,7 @@ const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
 const float* CudaExecutor::small(const TensorRef* t, float offset) {
     if (!t) return nullptr;
     if (auto it = small_.find(t); it != small_.end() && offset == 0) return it->second;
-    std::vector<float> v(static_cast<size_t>(t->n_elements()));
-    dequantize_row(t->type, t->data.data(), v.data(), t->n_elements());
+    std::vector<float> v = t->to_f32();
     for (float& x : v) x += offset;
     float* d = static_cast<float*>(mem_.alloc(v.size() * sizeof(float)));
     FORGE_CUDA(cudaMemcpy(d, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
