@@ -27,6 +27,14 @@ void warm(const ModelSource& src) {
     }
 }
 
+// The steps every device shares: check the flags, lower the model, read its weights in.
+Program lower(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
+    Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
+    warm(src);
+    return program;
+}
+
 }  // namespace
 
 void add_engine_args(CLI::App* cmd, EngineArgs& a) {
@@ -39,15 +47,11 @@ void add_engine_args(CLI::App* cmd, EngineArgs& a) {
 }
 
 std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
-    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     const GgmlType cache = parse_cache_type(a.cache_type);
-    Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
-    warm(src);
-    return std::make_unique<CpuExecutor>(std::move(program), n_ctx, cache, a.threads);
+    return std::make_unique<CpuExecutor>(lower(src, a, n_ctx), n_ctx, cache, a.threads);
 }
 
 std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
-    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     std::string device = a.device;
     if (device != "cpu" && device != "cuda" && device != "auto")
         throw UsageError(fmt::format("--device '{}': expected cpu, cuda or auto", device));
@@ -56,9 +60,7 @@ std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs
     if (device == "cpu") return make_cpu_executor(src, a, n_ctx);
     if (parse_cache_type(a.cache_type) != GgmlType::f16)
         throw UsageError(fmt::format("--cache-type {}: the CUDA KV cache is F16 (use --device cpu for others)", a.cache_type));
-    Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
-    warm(src);
-    return make_cuda_executor(std::move(program), n_ctx);
+    return make_cuda_executor(lower(src, a, n_ctx), n_ctx);
 }
 
 }  // namespace forge::cli
