@@ -1,6 +1,7 @@
 // Every architecture's Program on the CPU, on tiny random models (tests/tiny_models.h): it loads,
 // the fused Program equals the unfused one, a batch equals the same tokens one at a time, the
-// last-token head equals the full one, and thread count does not change a single bit.
+// last-token head equals the full one, thread count does not change a single bit, and batches of
+// sequences over the paged cache equal each sequence alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,8 @@
 #include "model/model_source.h"
 #include "model/weights.h"
 #include "plan/program.h"
+#include "util/error.h"
+#include "batch_scenario.h"
 #include "test_support.h"
 #include "tiny_models.h"
 
@@ -53,6 +56,36 @@ TEST_P(Arch, ProgramsAgree) {
     CpuExecutor one(build_program(src.config(), weights), T, GgmlType::f32, 1);
     const auto c = one.forward(ids, 0);
     EXPECT_TRUE(std::equal(c.begin(), c.end(), batch.begin())) << "1 thread vs 2 threads";
+}
+
+// forge serve's batches: sequences sharing steps, chunked prompts mixed with single tokens, blocks
+// scattered over the paged cache. Every row is computed by the same code as alone: bit-identical.
+TEST_P(Arch, BatchedSequencesEqualEachAlone) {
+    const auto path = test::temp_dir() / (GetParam() + ".gguf");
+    test::write_tiny_model(path, GetParam());
+    const auto src = ModelSource::open(path.string());
+    const auto weights = bind_weights(src);
+    for (const GgmlType cache : {GgmlType::f16, GgmlType::q8_0}) {
+        if (src.config().n_embd_kv() % ggml_type_info(cache).block_size) continue;
+        CpuExecutor batched(build_program(src.config(), weights), 48, cache, 2, 24);
+        const auto r = test::compare_batch_with_single(batched, [&] {
+            return std::make_unique<CpuExecutor>(build_program(src.config(), weights), 48, cache, 1);
+        }, 7);
+        EXPECT_GT(r.rows, 10);
+        EXPECT_TRUE(r.bit_identical) << ggml_type_name(cache) << " worst rel L2 " << r.worst_rel_l2;
+    }
+}
+
+TEST(Arch, BatchRejectsBadBlockTables) {
+    const auto path = test::temp_dir() / "llama.gguf";
+    test::write_tiny_model(path, "llama");
+    const auto src = ModelSource::open(path.string());
+    CpuExecutor ex(build_program(src.config(), bind_weights(src)), 64, GgmlType::f16, 1, 8);
+    const std::vector<int32_t> toks(20, 3), one_block{0}, outside{0, 8};
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, one_block, true}}), Error);  // 20 positions, 16 slots
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, outside, true}}), Error);    // block 8 of 8
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{}), Error);
+    EXPECT_THROW(CpuExecutor(build_program(src.config(), bind_weights(src)), 200, GgmlType::f16, 1, 8), Error);  // 128 < 200
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, Arch, ::testing::ValuesIn(test::tiny_model_archs()),

@@ -147,25 +147,31 @@ TEST(CpuKernels, UnknownIsaIsAbsent) { EXPECT_EQ(cpu::kernels_for("sse9"), nullp
 
 // Attention over the stored cache (F32, F16, Q8_0) against the reference on the decoded cache,
 // with GQA, a sliding window and soft-capping, for head sizes that do and do not fill Q8_0 blocks.
+// The cache is paged: blocks of 4 positions in scrambled order.
 TEST(CpuKernels, AttentionMatchesTheReference) {
+    const int64_t block_size = 4;
+    const std::vector<int32_t> blocks{3, 0, 5, 1, 4, 2};
     for (const int64_t head_dim : {8, 64, 80}) {
         const int64_t n_head = 6, n_head_kv = 2, kv = n_head_kv * head_dim, n_pos = 23;
         for (const GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::q8_0}) {
             if (kv % ggml_type_info(type).block_size != 0) continue;
             const auto k = test::random_normal(size_t(n_pos * kv), 5), v = test::random_normal(size_t(n_pos * kv), 6), q = test::random_normal(size_t(n_head * head_dim), 7);
             const uint64_t row = ggml_row_bytes(type, kv);
-            std::vector<uint8_t> kc(size_t(n_pos) * row), vc(kc.size());
-            quantize_row(type, k.data(), kc.data(), n_pos * kv);
-            quantize_row(type, v.data(), vc.data(), n_pos * kv);
-            std::vector<float> kd(k.size()), vd(v.size());
-            dequantize_row(type, kc.data(), kd.data(), n_pos * kv);
-            dequantize_row(type, vc.data(), vd.data(), n_pos * kv);
+            std::vector<uint8_t> kc(blocks.size() * size_t(block_size) * row), vc(kc.size());
+            std::vector<float> kd(k.size()), vd(v.size());  // what the cache holds, in position order
+            for (int64_t p = 0; p < n_pos; ++p) {
+                const uint64_t at = uint64_t(blocks[size_t(p / block_size)] * block_size + p % block_size) * row;
+                quantize_row(type, k.data() + p * kv, kc.data() + at, kv);
+                quantize_row(type, v.data() + p * kv, vc.data() + at, kv);
+                dequantize_row(type, kc.data() + at, kd.data() + p * kv, kv);
+                dequantize_row(type, vc.data() + at, vd.data() + p * kv, kv);
+            }
             for (const auto& shape : {ref::AttentionShape{n_head, n_head_kv, head_dim, 0.125f},
                                       ref::AttentionShape{n_head, n_head_kv, head_dim, 0.2f, 5.0f, 4}}) {
                 std::vector<float> want(static_cast<size_t>(n_head * head_dim)), got(want.size()), scores(static_cast<size_t>(n_pos));
                 ref::attention(q.data(), kd.data(), vd.data(), want.data(), n_pos - 1, shape);
                 for (const auto& isa : cpu::available_isas()) {
-                    const cpu::KvLayer layer{type, kc.data(), vc.data(), row};
+                    const cpu::KvLayer layer{type, kc.data(), vc.data(), row, blocks.data(), block_size};
                     for (int64_t h = 0; h < n_head; ++h)
                         cpu::attention_head(*cpu::kernels_for(isa), q.data() + h * head_dim, h, layer, n_pos - 1, shape,
                                             got.data() + h * head_dim, scores.data());
@@ -177,21 +183,22 @@ TEST(CpuKernels, AttentionMatchesTheReference) {
 }
 
 // The executor's RoPE (angles computed once per batch) against ref::rope: both pairings, partial
-// rotary, a LongRoPE-style multiplier, positions far from 0.
+// rotary, a LongRoPE-style multiplier, positions far from 0 and unordered (a batch of sequences).
 TEST(CpuKernels, RopeMatchesTheReference) {
     for (const RopeStyle style : {RopeStyle::normal, RopeStyle::neox}) {
         for (const int64_t rope_dim : {16, 64}) {
-            const int64_t head_dim = 64, heads = 5, cols = heads * head_dim, T = 7, pos = 1000;
+            const int64_t head_dim = 64, heads = 5, cols = heads * head_dim, T = 7;
+            const std::vector<int64_t> pos{1000, 1001, 3, 4, 5, 77, 1002};
             RopeTable table;
             for (int64_t i = 0; i < rope_dim / 2; ++i) table.inv_freq.push_back(float(std::pow(10000.0, -2.0 * double(i) / double(rope_dim))));
             table.mscale = 1.1f;
             const auto x = test::random_normal(size_t(T * cols), 11);
             std::vector<float> got = x, want = x;
             cpu::RopeAngles angles;
-            angles.compute(table, pos, T);
+            angles.compute(table, pos);
             cpu::rope_rows(got.data(), T, cols, head_dim, rope_dim, angles, style);
             for (int64_t t = 0; t < T; ++t)
-                ref::rope(want.data() + t * cols, heads, head_dim, rope_dim, pos + t, table.inv_freq.data(), table.mscale, style);
+                ref::rope(want.data() + t * cols, heads, head_dim, rope_dim, pos[size_t(t)], table.inv_freq.data(), table.mscale, style);
             EXPECT_LT(test::rel_l2(got, want), 1e-6) << (style == RopeStyle::neox ? "neox" : "normal") << " rope_dim " << rope_dim;
             EXPECT_GT(test::rel_l2(got, x), 0.1);  // it did rotate
         }

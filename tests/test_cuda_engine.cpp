@@ -17,6 +17,7 @@
 #include "model/quant_mix.h"
 #include "model/weights.h"
 #include "plan/program.h"
+#include "batch_scenario.h"
 #include "test_support.h"
 #include "tiny_models.h"
 
@@ -95,6 +96,22 @@ TEST_P(CudaArch, MatchesTheCpu) {
         export_gguf(src, path.string(), opt);
         compare(ModelSource::open(path.string()), 5e-2, GetParam() + " " + type);
     }
+}
+
+// Batches of sequences over the paged cache (matvec for chunks of up to 8 rows, GEMM above, the
+// fused decode kernel for single-token steps) against each sequence alone through forward().
+TEST_P(CudaArch, BatchedSequencesMatchEachAlone) {
+    FORGE_REQUIRE_GPU();
+    const auto path = test::temp_dir() / (GetParam() + ".gguf");
+    test::write_tiny_model(path, GetParam());
+    const auto src = ModelSource::open(path.string());
+    const auto weights = bind_weights(src);
+    auto batched = make_cuda_executor(build_program(src.config(), weights, {48}), 48, 0, 24);
+    const auto r = test::compare_batch_with_single(*batched, [&] {
+        return make_cuda_executor(build_program(src.config(), weights, {48}), 48);
+    }, 7);
+    EXPECT_GT(r.rows, 10);
+    EXPECT_LT(r.worst_rel_l2, 1e-3) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, CudaArch, ::testing::ValuesIn(test::tiny_model_archs()),

@@ -10,6 +10,16 @@
 
 namespace forge {
 
+// One sequence's part of a batched step (forge serve): its new tokens at positions pos..,
+// whose K/V go to the paged cache through its block table (position p lives in slot
+// p % kv_block_size() of block blocks[p / kv_block_size()]; the table covers pos + tokens.size()).
+struct SeqStep {
+    std::span<const int32_t> tokens;
+    int64_t pos = 0;
+    std::span<const int32_t> blocks;
+    bool logits = false;  // the last token's logits are wanted
+};
+
 class Executor {
 public:
     virtual ~Executor() = default;
@@ -20,6 +30,18 @@ public:
     // of range. The span is valid until the next call.
     virtual std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true) = 0;
 
+    // Several sequences in one step, each reading and writing its own blocks of the shared cache.
+    // Returns the logits of the last token of every sequence with `logits` set, in order,
+    // [n, n_vocab]. A sequence's rows do not depend on the others in the batch.
+    virtual std::span<const float> forward_batch(std::span<const SeqStep> seqs) = 0;
+    // The paged cache: kv_blocks() blocks of kv_block_size() positions. forward() uses blocks
+    // 0, 1, 2, ... in order.
+    virtual int64_t kv_block_size() const = 0;
+    virtual int64_t kv_blocks() const = 0;
+    // The most tokens one forward_batch() takes.
+    virtual int64_t max_batch_tokens() const = 0;
+
+    // Positions per sequence.
     virtual int64_t n_ctx() const = 0;
     virtual const Program& program() const = 0;
     // "CPU avx512 x2 threads", "CUDA NVIDIA H100 80GB HBM3": for reports.

@@ -46,21 +46,21 @@ void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("--n-gpu-layers,--ngl", a.gpu_layers, "-ngl as in llama.cpp: 0 runs on the CPU, any other number on CUDA");
 }
 
-std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx, int64_t kv_blocks) {
     const GgmlType cache = parse_cache_type(a.cache_type);
-    return std::make_unique<CpuExecutor>(lower(src, a, n_ctx), n_ctx, cache, a.threads);
+    return std::make_unique<CpuExecutor>(lower(src, a, n_ctx), n_ctx, cache, a.threads, kv_blocks);
 }
 
-std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
+std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx, int64_t kv_blocks) {
     std::string device = a.device;
     if (device != "cpu" && device != "cuda" && device != "auto")
         throw UsageError(fmt::format("--device '{}': expected cpu, cuda or auto", device));
     if (a.gpu_layers >= 0) device = a.gpu_layers == 0 ? "cpu" : "cuda";
     if (device == "auto") device = cuda_devices().empty() ? "cpu" : "cuda";
-    if (device == "cpu") return make_cpu_executor(src, a, n_ctx);
+    if (device == "cpu") return make_cpu_executor(src, a, n_ctx, kv_blocks);
     if (parse_cache_type(a.cache_type) != GgmlType::f16)
         throw UsageError(fmt::format("--cache-type {}: the CUDA KV cache is F16 (use --device cpu for others)", a.cache_type));
-    return make_cuda_executor(lower(src, a, n_ctx), n_ctx);
+    return make_cuda_executor(lower(src, a, n_ctx), n_ctx, 0, kv_blocks);
 }
 
 }  // namespace forge::cli

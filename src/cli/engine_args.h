@@ -25,10 +25,12 @@ struct EngineArgs {
 void add_engine_args(CLI::App* cmd, EngineArgs& a);
 
 // Lowers the model to a Program for a context of n_ctx and builds its executor on the chosen
-// device. Models over 256 MiB are read through once first, with a progress bar, so the first
-// token (CPU) or the upload (CUDA) does not pay for page faults one at a time.
-std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx);
+// device, with a KV cache of kv_blocks blocks (0: one sequence of n_ctx). Models over 256 MiB are
+// read through once first, with a progress bar, so the first token (CPU) or the upload (CUDA)
+// does not pay for page faults one at a time.
+std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx, int64_t kv_blocks = 0);
 // The same, always on the CPU (forge trace --time profiles the CPU executor).
-std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx);
+std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx,
+                                               int64_t kv_blocks = 0);
 
 }  // namespace forge::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     forge::cli::add_logits(app);
     forge::cli::add_perplexity(app);
     forge::cli::add_bench(app);
+    forge::cli::add_serve(app);
     forge::cli::add_info(app);
     forge::cli::add_inspect(app);
     forge::cli::add_quantize(app);
@@ -29,10 +30,12 @@ int main(int argc, char** argv) {
     forge::cli::add_apply_template(app);
     forge::cli::add_devices(app);
     try {
-        // llama.cpp spells its GPU-layers flag "-ngl"; CLI11 only knows one-letter short flags.
+        // llama.cpp spells some flags "-ngl", "-np"; CLI11 only knows one-letter short flags.
         std::vector<std::string> args(argv + 1, argv + argc);
-        for (auto& a : args)
+        for (auto& a : args) {
             if (a == "-ngl") a = "--n-gpu-layers";
+            if (a == "-np") a = "--parallel";
+        }
         std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
         app.parse(args);
     } catch (const CLI::ParseError& e) {

@@ -33,7 +33,7 @@ void attention_head(const Kernels& kn, const float* qh, int64_t h, const KvLayer
     };
     float max = -INFINITY;
     for (int64_t t = first; t <= pos; ++t) {
-        float sc = dot(kv.k + uint64_t(t) * kv.row_bytes + off) * s.scale;
+        float sc = dot(kv.k + kv.offset(t) + off) * s.scale;
         if (s.softcap > 0) sc = std::tanh(sc / s.softcap) * s.softcap;
         scores[t] = sc;
         max = std::max(max, sc);
@@ -43,7 +43,7 @@ void attention_head(const Kernels& kn, const float* qh, int64_t h, const KvLayer
     const float inv = 1.0f / sum;
     std::fill(out, out + d, 0.0f);
     for (int64_t t = first; t <= pos; ++t) {
-        const uint8_t* row = kv.v + uint64_t(t) * kv.row_bytes + off;
+        const uint8_t* row = kv.v + kv.offset(t) + off;
         const float p = scores[t] * inv;
         switch (kv.type) {
             case GgmlType::f16: kn.axpy_f16(p, reinterpret_cast<const uint16_t*>(row), out, d); break;

@@ -10,11 +10,18 @@
 
 namespace forge::cpu {
 
+// One layer of the paged cache as one sequence sees it: position p is row
+// blocks[p / block_size] * block_size + p % block_size.
 struct KvLayer {
     GgmlType type;         // f32, f16 or q8_0
-    const uint8_t* k;      // [n_ctx] rows of row_bytes: n_head_kv * head_dim values each
+    const uint8_t* k;      // rows of row_bytes: n_head_kv * head_dim values each
     const uint8_t* v;
     uint64_t row_bytes;
+    const int32_t* blocks;
+    int64_t block_size;
+    uint64_t offset(int64_t pos) const {
+        return uint64_t(int64_t(blocks[pos / block_size]) * block_size + pos % block_size) * row_bytes;
+    }
 };
 
 // out[head_dim] = attention of query head h (qh[head_dim]) at position pos. scores: pos + 1 floats

@@ -22,9 +22,9 @@ int64_t out_cols(const MatmulOut& m) { return m.weight->n_elements() / m.weight-
 
 }  // namespace
 
-CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, int n_threads)
+CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, int n_threads, int64_t kv_blocks)
     : p_(std::move(program)), kn_(cpu::kernels()), pool_(std::make_unique<ThreadPool>(n_threads)), n_ctx_(n_ctx),
-      cache_type_(cache_type) {
+      kv_blocks_(kv_blocks), cache_type_(cache_type) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
     const ModelConfig& c = p_.config;
     if (cache_type != GgmlType::f16 && cache_type != GgmlType::f32 && cache_type != GgmlType::q8_0)
@@ -32,10 +32,15 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
     if (c.n_embd_kv() % ggml_type_info(cache_type).block_size != 0)
         throw Error(fmt::format("KV cache type {} needs rows that are multiples of {}; this model's are {}",
                                 ggml_type_name(cache_type), ggml_type_info(cache_type).block_size, c.n_embd_kv()));
+    const int64_t own = (n_ctx + kKvBlockSize - 1) / kKvBlockSize;
+    if (kv_blocks_ == 0) kv_blocks_ = own;
+    if (kv_blocks_ < own)
+        throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks_, kKvBlockSize, n_ctx));
+    for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
     cache_row_bytes_ = ggml_row_bytes(cache_type, c.n_embd_kv());
-    const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * cache_row_bytes_;
-    k_cache_.assign(cache, 0);
-    v_cache_.assign(cache, 0);
+    cache_layer_bytes_ = uint64_t(kv_blocks_ * kKvBlockSize) * cache_row_bytes_;
+    k_cache_.assign(size_t(c.n_layer) * cache_layer_bytes_, 0);
+    v_cache_.assign(k_cache_.size(), 0);
     buf_.resize(p_.buffers.size());
     for (const Op& op : p_.ops) {
         for (const TensorRef* t : {op.kind == OpKind::embed || op.kind == OpKind::matmul ? nullptr : op.weight, op.bias, op.norm})
@@ -53,39 +58,74 @@ void CpuExecutor::set_profiling(bool on) {
     op_seconds_.assign(p_.ops.size(), 0.0);
 }
 
+void CpuExecutor::check(std::span<const SeqStep> seqs) const {
+    if (seqs.empty()) throw Error("forward: no sequences");
+    for (const SeqStep& s : seqs) {
+        const int64_t T = int64_t(s.tokens.size());
+        if (T == 0) throw Error("forward: no tokens");
+        if (s.pos < 0 || s.pos + T > n_ctx_)
+            throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", s.pos, s.pos + T - 1, n_ctx_));
+        if (int64_t(s.blocks.size()) * kKvBlockSize < s.pos + T)
+            throw Error(fmt::format("forward: {} KV blocks cannot hold {} positions", s.blocks.size(), s.pos + T));
+        for (int32_t b : s.blocks)
+            if (b < 0 || b >= kv_blocks_) throw Error(fmt::format("forward: KV block {} is outside the cache of {}", b, kv_blocks_));
+        for (int32_t t : s.tokens)
+            if (t < 0 || t >= p_.config.n_vocab)
+                throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, p_.config.n_vocab));
+    }
+}
+
 std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
-    const ModelConfig& c = p_.config;
-    int64_t T = int64_t(tokens.size());
-    if (T == 0) throw Error("forward: no tokens");
-    if (pos < 0 || pos + T > n_ctx_)
-        throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", pos, pos + T - 1, n_ctx_));
-    for (int32_t t : tokens)
-        if (t < 0 || t >= c.n_vocab) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, c.n_vocab));
+    const SeqStep s{tokens, pos, own_blocks_, true};
+    check(std::span(&s, 1));
+    return run(std::span(&s, 1), all_logits);
+}
+
+std::span<const float> CpuExecutor::forward_batch(std::span<const SeqStep> seqs) {
+    check(seqs);
+    return run(seqs, false);
+}
+
+std::span<const float> CpuExecutor::run(std::span<const SeqStep> seqs, bool all_rows) {
+    row_tokens_.clear();
+    row_pos_.clear();
+    std::vector<int64_t> head_rows;  // the rows whose logits are wanted
+    for (const SeqStep& s : seqs) {
+        for (size_t t = 0; t < s.tokens.size(); ++t) {
+            if (all_rows || (s.logits && t + 1 == s.tokens.size())) head_rows.push_back(int64_t(row_tokens_.size()));
+            row_tokens_.push_back(s.tokens[t]);
+            row_pos_.push_back(s.pos + int64_t(t));
+        }
+    }
+    int64_t T = int64_t(row_tokens_.size());
     for (size_t i = 0; i < buf_.size(); ++i) buf_[i].resize(size_t(T * p_.buffers[i].cols));
-    rope_.compute(p_.rope, pos, T);  // shared by all heads and layers of this batch
+    rope_.compute(p_.rope, row_pos_);  // shared by all heads and layers of this batch
     bool in_head = false;
     for (size_t i = 0; i < p_.ops.size(); ++i) {
         const Op& op = p_.ops[i];
         if (op.head && !in_head) {
             in_head = true;
-            if (!all_logits && T > 1) {
-                // Only the last token's logits are wanted: move the head's inputs' last rows to row 0.
+            if (head_rows.empty()) break;
+            if (int64_t(head_rows.size()) < T) {
+                // Move the head's input rows that are wanted to the front (each moves down or stays).
                 for (int b : op.in) {
                     const int64_t cols = p_.buffers[size_t(b)].cols;
-                    std::memmove(buf_[size_t(b)].data(), buf_[size_t(b)].data() + (T - 1) * cols, size_t(cols) * sizeof(float));
+                    float* d = buf_[size_t(b)].data();
+                    for (size_t r = 0; r < head_rows.size(); ++r)
+                        std::memmove(d + int64_t(r) * cols, d + head_rows[r] * cols, size_t(cols) * sizeof(float));
                 }
-                T = 1;
+                T = int64_t(head_rows.size());
             }
         }
         const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-        run_op(op, tokens, pos, T);
+        run_op(op, seqs, T);
         if (profiling_) op_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     const auto& logits = buf_[size_t(p_.logits)];
-    return {logits.data(), size_t(T * c.n_vocab)};
+    return {logits.data(), head_rows.size() * size_t(p_.config.n_vocab)};
 }
 
-void CpuExecutor::run_op(const Op& op, std::span<const int32_t> tokens, int64_t pos, int64_t T) {
+void CpuExecutor::run_op(const Op& op, std::span<const SeqStep> seqs, int64_t T) {
     const ModelConfig& c = p_.config;
     float* out = buf_[size_t(op.out)].data();
     const int64_t cols = p_.buffers[size_t(op.out)].cols;
@@ -95,7 +135,7 @@ void CpuExecutor::run_op(const Op& op, std::span<const int32_t> tokens, int64_t 
             const uint64_t row = ggml_row_bytes(op.weight->type, cols);
             for (int64_t t = 0; t < T; ++t) {
                 float* o = out + t * cols;
-                dequantize_row(op.weight->type, op.weight->data.data() + uint64_t(tokens[size_t(t)]) * row, o, cols);
+                dequantize_row(op.weight->type, op.weight->data.data() + uint64_t(row_tokens_[size_t(t)]) * row, o, cols);
                 if (op.alpha != 0)
                     for (int64_t i = 0; i < cols; ++i) o[i] *= op.alpha;
             }
@@ -113,7 +153,7 @@ void CpuExecutor::run_op(const Op& op, std::span<const int32_t> tokens, int64_t 
             break;
         case OpKind::matmul: matmul(op, T); break;
         case OpKind::rope: cpu::rope_rows(out, T, cols, c.head_dim, c.rope_dim, rope_, c.rope_style); break;
-        case OpKind::attention: attention(op, pos, T); break;
+        case OpKind::attention: attention(op, seqs); break;
         case OpKind::swiglu: ref::swiglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
         case OpKind::geglu: ref::geglu(in0, buf_[size_t(op.in[1])].data(), out, T * cols); break;
         case OpKind::add: {
@@ -175,29 +215,40 @@ void CpuExecutor::matmul(const Op& op, int64_t T) {
     });
 }
 
-void CpuExecutor::attention(const Op& op, int64_t pos, int64_t T) {
+void CpuExecutor::attention(const Op& op, std::span<const SeqStep> seqs) {
     const ModelConfig& c = p_.config;
     const int64_t kv = c.n_embd_kv(), cols = c.n_embd_q();
-    // Store the new K/V rows in the cache's type; attention then reads every position, the new
-    // ones too, at the stored precision.
-    uint8_t* kc = k_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
-    uint8_t* vc = v_cache_.data() + size_t(op.layer) * size_t(n_ctx_) * cache_row_bytes_;
+    uint8_t* kc = k_cache_.data() + size_t(op.layer) * cache_layer_bytes_;
+    uint8_t* vc = v_cache_.data() + size_t(op.layer) * cache_layer_bytes_;
     const float* q = buf_[size_t(op.in[0])].data();
     const float* k = buf_[size_t(op.in[1])].data();
     const float* v = buf_[size_t(op.in[2])].data();
-    for (int64_t t = 0; t < T; ++t) {
-        quantize_row(cache_type_, k + t * kv, kc + uint64_t(pos + t) * cache_row_bytes_, kv);
-        quantize_row(cache_type_, v + t * kv, vc + uint64_t(pos + t) * cache_row_bytes_, kv);
-    }
-    const cpu::KvLayer layer{cache_type_, kc, vc, cache_row_bytes_};
     const ref::AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim, p_.attn_scale, c.attn_logit_softcap, op.window};
     float* out = buf_[size_t(op.out)].data();
-    pool_->run(T * c.n_head, [&](int64_t b, int64_t e) {
+    // Store the new K/V rows in the cache's type; attention then reads every position, the new
+    // ones too, at the stored precision.
+    std::vector<cpu::KvLayer> layers;  // per sequence
+    std::vector<int64_t> first_row{0};
+    for (const SeqStep& s : seqs) {
+        const cpu::KvLayer layer{cache_type_, kc, vc, cache_row_bytes_, s.blocks.data(), kKvBlockSize};
+        const int64_t r0 = first_row.back();
+        for (int64_t t = 0; t < int64_t(s.tokens.size()); ++t) {
+            quantize_row(cache_type_, k + (r0 + t) * kv, kc + layer.offset(s.pos + t), kv);
+            quantize_row(cache_type_, v + (r0 + t) * kv, vc + layer.offset(s.pos + t), kv);
+        }
+        layers.push_back(layer);
+        first_row.push_back(r0 + int64_t(s.tokens.size()));
+    }
+    const int64_t rows = first_row.back();
+    pool_->run(rows * c.n_head, [&](int64_t b, int64_t e) {
         thread_local std::vector<float> scores;
-        scores.resize(size_t(pos + T));
+        size_t seq = 0;
         for (int64_t i = b; i < e; ++i) {
-            const int64_t t = i / c.n_head, h = i % c.n_head;
-            cpu::attention_head(kn_, q + t * cols + h * c.head_dim, h, layer, pos + t, shape, out + t * cols + h * c.head_dim,
+            const int64_t r = i / c.n_head, h = i % c.n_head;
+            while (first_row[seq + 1] <= r) ++seq;
+            const int64_t pos = row_pos_[size_t(r)];
+            scores.resize(std::max(scores.size(), size_t(pos + 1)));
+            cpu::attention_head(kn_, q + r * cols + h * c.head_dim, h, layers[seq], pos, shape, out + r * cols + h * c.head_dim,
                                 scores.data());
         }
     });

@@ -1,10 +1,11 @@
 // Runs a Program on the CPU: instruction-set kernels (cpu_kernels.h) on a thread pool. Owns the
-// activation buffers and the KV cache ([n_layer][n_ctx][n_embd_kv] rows stored as F16 by default,
-// or F32 / Q8_0); positions run 0..n_ctx-1. The Program's weights point into the ModelSource's
+// activation buffers and the paged KV cache ([n_layer][kv_blocks * kv_block_size][n_embd_kv]
+// rows stored as F16 by default, or F32 / Q8_0); positions run 0..n_ctx-1 in each sequence. The Program's weights point into the ModelSource's
 // mapped files, which must outlive the executor.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -22,11 +23,21 @@ namespace forge {
 class CpuExecutor final : public Executor {
 public:
     // cache_type: f16 (default), f32 or q8_0 (rows of n_embd_kv must fit its 32-value blocks).
-    // n_threads: 0 = one per hardware thread.
-    CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16, int n_threads = 0);
+    // n_threads: 0 = one per hardware thread. kv_blocks: blocks of kKvBlockSize positions in the
+    // cache; 0 = just enough for one sequence of n_ctx.
+    CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16, int n_threads = 0,
+                int64_t kv_blocks = 0);
+
+    static constexpr int64_t kKvBlockSize = 16;
 
     // See Executor. With all_logits false the output head runs on the last row only.
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true) override;
+    // See Executor. The batch's rows go through every matmul together; the head runs only on the
+    // rows whose logits are wanted.
+    std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
+    int64_t kv_block_size() const override { return kKvBlockSize; }
+    int64_t kv_blocks() const override { return kv_blocks_; }
+    int64_t max_batch_tokens() const override { return std::numeric_limits<int64_t>::max(); }  // buffers grow
 
     int64_t n_ctx() const override { return n_ctx_; }
     const Program& program() const override { return p_; }
@@ -39,20 +50,29 @@ public:
     const std::vector<double>& op_seconds() const { return op_seconds_; }
 
 private:
-    void run_op(const Op& op, std::span<const int32_t> tokens, int64_t pos, int64_t T);
+    // Checks the sequences' tokens, positions and blocks; throws forge::Error.
+    void check(std::span<const SeqStep> seqs) const;
+    // all_rows: every row's logits (forward's all_logits), else the wanted last rows.
+    std::span<const float> run(std::span<const SeqStep> seqs, bool all_rows);
+    void run_op(const Op& op, std::span<const SeqStep> seqs, int64_t T);
     void matmul(const Op& op, int64_t T);
-    void attention(const Op& op, int64_t pos, int64_t T);
+    void attention(const Op& op, std::span<const SeqStep> seqs);
     const std::vector<float>& small(const TensorRef* t) const { return small_f32_.at(t); }
 
     const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
     const cpu::Kernels& kn_;
     std::unique_ptr<ThreadPool> pool_;
     int64_t n_ctx_;
+    int64_t kv_blocks_;
+    std::vector<int32_t> own_blocks_;  // 0, 1, 2, ...: forward()'s block table
+    std::vector<int32_t> row_tokens_;  // the batch's tokens, sequence after sequence
+    std::vector<int64_t> row_pos_;     // ... and their positions
     std::vector<std::vector<float>> buf_;
     // Norm weights and biases as floats, converted once here rather than on every op.
     std::unordered_map<const TensorRef*, std::vector<float>> small_f32_;
     GgmlType cache_type_;
     uint64_t cache_row_bytes_;  // one position of one layer
+    uint64_t cache_layer_bytes_;
     std::vector<uint8_t> k_cache_, v_cache_;
     std::vector<float> normed_;        // a folded RMSNorm's output
     std::vector<uint8_t> act_q8_;      // matmul input quantised to BlockQ8A rows

@@ -4,15 +4,15 @@
 
 namespace forge::cpu {
 
-void RopeAngles::compute(const RopeTable& table, int64_t pos, int64_t T) {
-    const size_t half = table.inv_freq.size();
+void RopeAngles::compute(const RopeTable& table, std::span<const int64_t> positions) {
+    const size_t half = table.inv_freq.size(), T = positions.size();
     cos.resize(size_t(T) * half);
     sin.resize(size_t(T) * half);
-    for (int64_t t = 0; t < T; ++t)
+    for (size_t t = 0; t < T; ++t)
         for (size_t i = 0; i < half; ++i) {
-            const double theta = double(pos + t) * double(table.inv_freq[i]);
-            cos[size_t(t) * half + i] = float(std::cos(theta)) * table.mscale;
-            sin[size_t(t) * half + i] = float(std::sin(theta)) * table.mscale;
+            const double theta = double(positions[t]) * double(table.inv_freq[i]);
+            cos[t * half + i] = float(std::cos(theta)) * table.mscale;
+            sin[t * half + i] = float(std::sin(theta)) * table.mscale;
         }
 }
 

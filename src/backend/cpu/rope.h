@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "model/config.h"
@@ -10,10 +11,11 @@
 
 namespace forge::cpu {
 
-// cos and sin (times the table's mscale) for positions pos..pos+T-1: [T][inv_freq.size()] each.
+// cos and sin (times the table's mscale) for a batch's rows, one position per row:
+// [rows][inv_freq.size()] each.
 struct RopeAngles {
     std::vector<float> cos, sin;
-    void compute(const RopeTable& table, int64_t pos, int64_t T);
+    void compute(const RopeTable& table, std::span<const int64_t> positions);
 };
 
 // Rotates x [T, cols] in place: cols / head_dim heads per row, the first rope_dim dims of each.

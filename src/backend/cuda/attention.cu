@@ -5,7 +5,7 @@
 // a phase are independent, so many are in flight at once; the p * v sum is also split over
 // position groups when the head is narrower than the block (the first version walked positions
 // one at a time per warp and was latency-bound). Causal, GQA, sliding window, soft-capping; any
-// context length.
+// context length; the cache is paged (each row's positions found through its block table).
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -42,7 +42,7 @@ __device__ float block_sum(float v, float* scratch) {
 __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     pdl_begin();
     const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
-    const int pos = *a.pos + t, kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
+    const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
     __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[kThreads];
     const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
@@ -70,8 +70,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         for (int e = tid; e < hd; e += kThreads) {
             const __half kh = __float2half(knew[e]);
             if (h % (a.n_head / a.n_head_kv) == 0) {
-                r.k_cache[int64_t(pos) * kv_cols + kvh * hd + e] = kh;
-                r.v_cache[int64_t(pos) * kv_cols + kvh * hd + e] = __float2half(vnew[e]);
+                const int64_t slot = a.pages.slot(t, pos);
+                r.k_cache[slot * kv_cols + kvh * hd + e] = kh;
+                r.v_cache[slot * kv_cols + kvh * hd + e] = __float2half(vnew[e]);
             }
             knew[e] = __half2float(kh);
         }
@@ -84,7 +85,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         const int n = min(kTile, pos + 1 - tile);
         float tile_max = -INFINITY;
         for (int i = tid; i < n; i += kThreads) {
-            const __half2* k2 = reinterpret_cast<const __half2*>(kc + int64_t(tile + i) * kv_cols);
+            const int64_t row = a.pages.slot(t, tile + i) * kv_cols;
+            const __half2* k2 = reinterpret_cast<const __half2*>(kc + row);
             float dot = 0;
             if (a.fused_rope && tile + i == pos) {
                 for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
@@ -95,7 +97,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
                     dot += q[2 * e] * kk.x + q[2 * e + 1] * kk.y;
                 }
             } else {
-                for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[int64_t(tile + i) * kv_cols + e]);
+                for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[row + e]);
             }
             float s = dot * a.scale;
             if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
@@ -112,7 +114,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
             float sum = 0;
 #pragma unroll 8
             for (int i = g; i < n; i += groups)
-                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[int64_t(tile + i) * kv_cols + d]));
+                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[a.pages.slot(t, tile + i) * kv_cols + d]));
             part[g * hd + d] = sum;
         }
         __syncthreads();

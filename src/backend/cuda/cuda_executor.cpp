@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -56,10 +57,16 @@ struct DeviceWeight {
 
 class CudaExecutor final : public Executor {
 public:
-    CudaExecutor(Program program, int64_t n_ctx, int device);
+    CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks);
     ~CudaExecutor() override;
 
+    static constexpr int kKvBlockSize = 16;
+
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) override;
+    std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
+    int64_t kv_block_size() const override { return kKvBlockSize; }
+    int64_t kv_blocks() const override { return kv_blocks_; }
+    int64_t max_batch_tokens() const override { return max_t_; }
     int64_t n_ctx() const override { return n_ctx_; }
     const Program& program() const override { return p_; }
     std::string describe() const override { return "CUDA " + device_name_; }
@@ -72,10 +79,14 @@ private:
     void lower();
     void lower_matmul(size_t& i);
     void gemm(const DeviceWeight& w, const float* x, float* y, int T);
-    void run_chunk(std::span<const int32_t> tokens, int64_t pos, bool all_logits);
+    // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
+    void stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks);
+    // Runs the staged rows; the logits of head_rows (ascending) land in h_logits_. decode: every
+    // row is its sequence's only new token (RoPE fused into attention, graphs replayed).
+    void run_staged(std::span<const int> head_rows, bool decode);
 
     const Program p_;
-    int64_t n_ctx_, max_t_;
+    int64_t n_ctx_, max_t_, kv_blocks_, table_cap_;
     std::string device_name_;
     DeviceMemory mem_;
     cudaStream_t stream_ = nullptr;
@@ -88,10 +99,13 @@ private:
     __half* x16_ = nullptr;            // [max_t, widest] activations as F16
     size_t w16_elems_ = 0;
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
-    int* d_pos_ = nullptr;
-    int32_t* d_tokens_ = nullptr;
-    int* h_pos_ = nullptr;             // pinned
-    int32_t* h_tokens_ = nullptr;      // pinned
+    // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
+    int n_rows_ = 0, n_table_ = 0;
+    int32_t *d_tokens_ = nullptr, *h_tokens_ = nullptr;  // h_: pinned
+    int *d_row_pos_ = nullptr, *h_row_pos_ = nullptr;
+    int *d_row_table_ = nullptr, *h_row_table_ = nullptr;
+    int *d_tables_ = nullptr, *h_tables_ = nullptr;
+    bool decode_ = false;              // what the attention step launches (see run_staged)
     float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
     float* d_inv_freq_ = nullptr;
     struct Lowered {
@@ -107,12 +121,17 @@ private:
     std::vector<cudaEvent_t> events_;
     int64_t profile_tokens_ = 0;
     std::vector<int> head_inputs_;
-    cudaGraphExec_t decode_graph_ = nullptr;
+    std::unordered_map<int, cudaGraphExec_t> decode_graphs_;  // by rows
     std::vector<float> all_;           // logits gathered over chunks
 };
 
-CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device) : p_(std::move(program)), n_ctx_(n_ctx) {
+CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks)
+    : p_(std::move(program)), n_ctx_(n_ctx), kv_blocks_(kv_blocks) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
+    const int64_t own = (n_ctx + kKvBlockSize - 1) / kKvBlockSize;
+    if (kv_blocks_ == 0) kv_blocks_ = own;
+    if (kv_blocks_ < own)
+        throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks_, kKvBlockSize, n_ctx));
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
         cudaGetLastError();
@@ -134,13 +153,16 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device) : p_(std:
     }
     normed_ = static_cast<float*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(float)));
     x16_ = static_cast<__half*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(__half)));
-    const size_t cache = size_t(c.n_layer) * size_t(n_ctx) * size_t(c.n_embd_kv());
+    const size_t cache = size_t(c.n_layer) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
     k_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
-    d_pos_ = static_cast<int*>(mem_.alloc(sizeof(int)));
-    d_tokens_ = static_cast<int32_t*>(mem_.alloc(size_t(max_t_) * sizeof(int32_t)));
-    FORGE_CUDA(cudaMallocHost(&h_pos_, sizeof(int)));
-    FORGE_CUDA(cudaMallocHost(&h_tokens_, size_t(max_t_) * sizeof(int32_t)));
+    // Room for max_t_ sequences' full tables: a batch has at most one sequence per row.
+    table_cap_ = max_t_ * own;
+    for (auto [d, h, n] : {std::tuple{&d_tokens_, &h_tokens_, max_t_}, {&d_row_pos_, &h_row_pos_, max_t_},
+                           {&d_row_table_, &h_row_table_, max_t_}, {&d_tables_, &h_tables_, table_cap_}}) {
+        *d = static_cast<int*>(mem_.alloc(size_t(n) * sizeof(int)));
+        FORGE_CUDA(cudaMallocHost(h, size_t(n) * sizeof(int)));
+    }
     FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
     d_inv_freq_ = static_cast<float*>(mem_.alloc(p_.rope.inv_freq.size() * sizeof(float)));
     FORGE_CUDA(cudaMemcpy(d_inv_freq_, p_.rope.inv_freq.data(), p_.rope.inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
@@ -171,11 +193,10 @@ CudaExecutor::~CudaExecutor() {
         for (const auto& [label, ms] : by) fmt::print(stderr, "  {:<36} {:8.1f} us {:5.1f}%\n", label, ms * 1e3, 100 * ms / total);
     }
     for (auto& e : events_) cudaEventDestroy(e);
-    if (decode_graph_) cudaGraphExecDestroy(decode_graph_);
+    for (auto& [rows, g] : decode_graphs_) cudaGraphExecDestroy(g);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
-    cudaFreeHost(h_pos_);
-    cudaFreeHost(h_tokens_);
+    for (int* h : {h_tokens_, h_row_pos_, h_row_table_, h_tables_}) cudaFreeHost(h);
     cudaFreeHost(h_logits_);
 }
 
@@ -365,15 +386,16 @@ void CudaExecutor::lower() {
                 break;
             }
             case OpKind::attention: {
-                const size_t layer = size_t(op.layer) * size_t(n_ctx_) * size_t(c.n_embd_kv());
+                const size_t layer = size_t(op.layer) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
                 const bool rotate = i > 0 && p_.ops[i - 1].kind == OpKind::rope;
-                cuda::RopeKv r{buf(op.in[0]), buf(op.in[1]), buf(op.in[2]), k_cache_ + layer, v_cache_ + layer, d_pos_, d_inv_freq_,
+                const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_, kKvBlockSize};
+                cuda::RopeKv r{buf(op.in[0]), buf(op.in[1]), buf(op.in[2]), k_cache_ + layer, v_cache_ + layer, pages, d_inv_freq_,
                                rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                                rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
-                cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, d_pos_, int(c.n_head), int(c.n_head_kv),
+                cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, pages, int(c.n_head), int(c.n_head_kv),
                                   int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window), false, r};
                 steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    if (T == 1) {  // decode: RoPE and the cache write inside the attention kernel
+                    if (decode_) {  // RoPE and the cache write inside the attention kernel
                         cuda::Attention fused = a;
                         fused.fused_rope = true;
                         cuda::attention(fused, T, stream_);
@@ -407,37 +429,48 @@ void CudaExecutor::lower() {
     }
 }
 
-void CudaExecutor::run_chunk(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
-    const int T = int(tokens.size());
-    *h_pos_ = int(pos);
-    std::copy(tokens.begin(), tokens.end(), h_tokens_);
-    FORGE_CUDA(cudaMemcpyAsync(d_pos_, h_pos_, sizeof(int), cudaMemcpyHostToDevice, stream_));
-    FORGE_CUDA(cudaMemcpyAsync(d_tokens_, h_tokens_, size_t(T) * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+void CudaExecutor::stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks) {
+    const int64_t n_blocks = (pos + int64_t(tokens.size()) + kKvBlockSize - 1) / kKvBlockSize;  // the part in use
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        h_tokens_[n_rows_] = tokens[t];
+        h_row_pos_[n_rows_] = int(pos + int64_t(t));
+        h_row_table_[n_rows_++] = n_table_;
+    }
+    std::copy_n(blocks.begin(), n_blocks, h_tables_ + n_table_);
+    n_table_ += int(n_blocks);
+}
+
+void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode) {
+    const int T = n_rows_;
+    n_rows_ = n_table_ = 0;
+    for (auto [d, h, n] : {std::tuple{d_tokens_, h_tokens_, T}, {d_row_pos_, h_row_pos_, T}, {d_row_table_, h_row_table_, T},
+                           {d_tables_, h_tables_, n_table_}})
+        FORGE_CUDA(cudaMemcpyAsync(d, h, size_t(n) * sizeof(int), cudaMemcpyHostToDevice, stream_));
+    decode_ = decode;
+    const int rows = int(head_rows.size());
     auto run_steps = [&] {
         bool in_head = false;
-        int rows = T;
         for (size_t si = 0; si < steps_.size(); ++si) {
             const Lowered& st = steps_[si];
             if (st.head && !in_head) {
                 in_head = true;
-                if (!all_logits && T > 1) {
-                    // Only the last token's logits: move the head's inputs' last rows to row 0.
+                if (rows == 0) break;
+                // Move the wanted rows of the head's inputs to the front (each moves down or stays).
+                for (int r = 0; r < rows; ++r) {
+                    if (head_rows[size_t(r)] == r) continue;
                     for (int b : head_inputs_) {
                         const int64_t cols = p_.buffers[size_t(b)].cols;
-                        FORGE_CUDA(cudaMemcpyAsync(buf(b), buf(b) + (T - 1) * cols, size_t(cols) * sizeof(float),
-                                                   cudaMemcpyDeviceToDevice, stream_));
+                        FORGE_CUDA(cudaMemcpyAsync(buf(b) + r * cols, buf(b) + head_rows[size_t(r)] * cols,
+                                                   size_t(cols) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
                     }
-                    rows = 1;
                 }
             }
             if (profile_) FORGE_CUDA(cudaEventRecord(events_[si], stream_));
-            st.run(rows);
+            st.run(in_head ? rows : T);
         }
         if (profile_) FORGE_CUDA(cudaEventRecord(events_.back(), stream_));
-        return rows;
     };
-    int rows = T;
-    if (T == 1 && profile_) {
+    if (T == 1 && decode && profile_) {
         run_steps();
         FORGE_CUDA(cudaEventSynchronize(events_.back()));
         for (size_t si = 0; si < steps_.size(); ++si) {
@@ -446,22 +479,25 @@ void CudaExecutor::run_chunk(std::span<const int32_t> tokens, int64_t pos, bool 
             profile_ms_[si] += ms;
         }
         ++profile_tokens_;
-    } else if (T == 1) {
-        if (!decode_graph_) {
+    } else if (decode && rows == T) {
+        // A decode step of T sequences is the same launches whatever the positions and tables
+        // (they are read from device memory): captured once per T, then replayed.
+        cudaGraphExec_t& g = decode_graphs_[T];
+        if (!g) {
             cudaGraph_t graph;
             FORGE_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
             run_steps();
             FORGE_CUDA(cudaStreamEndCapture(stream_, &graph));
-            FORGE_CUDA(cudaGraphInstantiate(&decode_graph_, graph, 0));
+            FORGE_CUDA(cudaGraphInstantiate(&g, graph, 0));
             FORGE_CUDA(cudaGraphDestroy(graph));
         }
-        FORGE_CUDA(cudaGraphLaunch(decode_graph_, stream_));
+        FORGE_CUDA(cudaGraphLaunch(g, stream_));
     } else {
-        rows = run_steps();
+        run_steps();
     }
     FORGE_CUDA(cudaGetLastError());
     const size_t n = size_t(rows) * size_t(n_vocab());
-    FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    if (n) FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
 
@@ -472,24 +508,53 @@ std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, in
         throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", pos, pos + T - 1, n_ctx_));
     for (int32_t t : tokens)
         if (t < 0 || t >= V) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, V));
-    if (T <= max_t_) {
-        run_chunk(tokens, pos, all_logits);
-        return {h_logits_, size_t(all_logits ? T : 1) * size_t(V)};
-    }
+    std::vector<int32_t> own(size_t((pos + T + kKvBlockSize - 1) / kKvBlockSize));
+    for (size_t b = 0; b < own.size(); ++b) own[b] = int32_t(b);
     all_.clear();
+    std::vector<int> head_rows;
     for (int64_t first = 0; first < T; first += max_t_) {
         const int64_t n = std::min(max_t_, T - first);
-        run_chunk(tokens.subspan(size_t(first), size_t(n)), pos + first, all_logits);
-        if (all_logits) all_.insert(all_.end(), h_logits_, h_logits_ + n * V);
+        stage(tokens.subspan(size_t(first), size_t(n)), pos + first, own);
+        head_rows.clear();  // no head at all for the chunks before the last, unless every row is wanted
+        if (all_logits || first + n == T)
+            for (int r = all_logits ? 0 : int(n - 1); r < n; ++r) head_rows.push_back(r);
+        run_staged(head_rows, n == 1);
+        if (all_logits && T > max_t_) all_.insert(all_.end(), h_logits_, h_logits_ + n * V);
     }
-    if (all_logits) return all_;
-    return {h_logits_, size_t(V)};
+    if (all_logits && T > max_t_) return all_;
+    return {h_logits_, size_t(all_logits ? T : 1) * size_t(V)};
+}
+
+std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs) {
+    if (seqs.empty()) throw Error("forward: no sequences");
+    int64_t rows = 0;
+    bool decode = true;
+    std::vector<int> head_rows;
+    for (const SeqStep& s : seqs) {
+        const int64_t T = int64_t(s.tokens.size());
+        if (T == 0) throw Error("forward: no tokens");
+        if (s.pos < 0 || s.pos + T > n_ctx_)
+            throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", s.pos, s.pos + T - 1, n_ctx_));
+        if (int64_t(s.blocks.size()) * kKvBlockSize < s.pos + T)
+            throw Error(fmt::format("forward: {} KV blocks cannot hold {} positions", s.blocks.size(), s.pos + T));
+        for (int32_t b : s.blocks)
+            if (b < 0 || b >= kv_blocks_) throw Error(fmt::format("forward: KV block {} is outside the cache of {}", b, kv_blocks_));
+        for (int32_t t : s.tokens)
+            if (t < 0 || t >= n_vocab()) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, n_vocab()));
+        rows += T;
+        decode &= T == 1;
+        if (s.logits) head_rows.push_back(int(rows - 1));
+    }
+    if (rows > max_t_) throw Error(fmt::format("forward: a batch of {} tokens is over this executor's {}", rows, max_t_));
+    for (const SeqStep& s : seqs) stage(s.tokens, s.pos, s.blocks);
+    run_staged(head_rows, decode);
+    return {h_logits_, head_rows.size() * size_t(n_vocab())};
 }
 
 }  // namespace
 
-std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device) {
-    return std::make_unique<CudaExecutor>(std::move(program), n_ctx, device);
+std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device, int64_t kv_blocks) {
+    return std::make_unique<CudaExecutor>(std::move(program), n_ctx, device, kv_blocks);
 }
 
 }  // namespace forge

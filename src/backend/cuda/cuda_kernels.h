@@ -54,15 +54,30 @@ void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s);
 void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s);
 void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s);
 
-// Rotates q [T, n_head*head_dim] and k [T, n_head_kv*head_dim] in place for positions *pos + t,
-// then stores k and v rows as F16 at those positions of the layer's cache [n_ctx, n_embd_kv].
+// Where each row of a batch sits in the paged KV cache (device arrays): row t is position pos[t]
+// of the sequence whose block table starts at tables + table[t], and position p of that sequence
+// is cache row tables[table[t] + p / block_size] * block_size + p % block_size.
+struct KvPages {
+    const int* pos;     // [T]
+    const int* table;   // [T]
+    const int* tables;  // the batch's block tables, one after another
+    int block_size;
+#ifdef __CUDACC__
+    __device__ int64_t slot(int t, int p) const {
+        return int64_t(tables[table[t] + p / block_size]) * block_size + p % block_size;
+    }
+#endif
+};
+
+// Rotates q [T, n_head*head_dim] and k [T, n_head_kv*head_dim] in place for each row's position,
+// then stores k and v rows as F16 in the layer's cache [kv rows, n_embd_kv] at each row's slot.
 struct RopeKv {
     float* q;
     float* k;
     const float* v;
     __half* k_cache;
     __half* v_cache;
-    const int* pos;          // device: position of token 0
+    KvPages pages;
     const float* inv_freq;   // [rope_dim / 2]
     float mscale;
     int n_head, n_head_kv, head_dim, rope_dim;
@@ -70,20 +85,21 @@ struct RopeKv {
 };
 void rope_kv(const RopeKv& r, int T, cudaStream_t s);
 
-// out [T, n_head*head_dim] = softmax(q k^T * scale) v for token t at position *pos + t over the
-// cache positions it may see (causal; the last `window` only when window > 0), soft-capped.
+// out [T, n_head*head_dim] = softmax(q k^T * scale) v for row t over the positions 0..pos[t] of
+// its sequence it may see (causal; the last `window` only when window > 0), soft-capped.
 struct Attention {
     const float* q;
     const __half* k_cache;
     const __half* v_cache;
     float* out;
-    const int* pos;
+    KvPages pages;
     int n_head, n_head_kv, head_dim;
     float scale, softcap;
     int window;
-    // Decode (T = 1) only: when set, the kernel applies `rope` itself (q and the new k in shared
-    // memory), the first query head of each KV group stores the new k/v row in the cache, and
-    // every block reads the newest position from shared memory: one kernel instead of two.
+    // Decode batches (every row the one new token of its sequence) only: when set, the kernel
+    // applies `rope` itself (q and the new k in shared memory), the first query head of each KV
+    // group stores the new k/v row in the cache, and every block reads the newest position from
+    // shared memory: one kernel instead of two.
     bool fused_rope;
     RopeKv rope;
 };

@@ -53,7 +53,8 @@ __global__ void layernorm_kernel(const float* x, const float* w, const float* b,
 // One block per token: rotate every (head, pair) of q and k, then store k and v in the cache.
 __global__ void rope_kv_kernel(RopeKv r) {
     pdl_begin();
-    const int t = blockIdx.x, p = *r.pos + t, half = r.rope_dim / 2;
+    const int t = blockIdx.x, p = r.pages.pos[t], half = r.rope_dim / 2;
+    const int64_t slot = r.pages.slot(t, p);
     const int q_pairs = r.n_head * half, k_pairs = r.n_head_kv * half;
     const int q_cols = r.n_head * r.head_dim, kv_cols = r.n_head_kv * r.head_dim;
     for (int i = threadIdx.x; i < q_pairs + k_pairs; i += blockDim.x) {
@@ -70,8 +71,8 @@ __global__ void rope_kv_kernel(RopeKv r) {
     }
     __syncthreads();
     for (int i = threadIdx.x; i < kv_cols; i += blockDim.x) {
-        r.k_cache[int64_t(p) * kv_cols + i] = __float2half(r.k[int64_t(t) * kv_cols + i]);
-        r.v_cache[int64_t(p) * kv_cols + i] = __float2half(r.v[int64_t(t) * kv_cols + i]);
+        r.k_cache[slot * kv_cols + i] = __float2half(r.k[int64_t(t) * kv_cols + i]);
+        r.v_cache[slot * kv_cols + i] = __float2half(r.v[int64_t(t) * kv_cols + i]);
     }
 }
 

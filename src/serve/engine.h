@@ -1,0 +1,85 @@
+// The serving engine: one thread that owns the executor and runs continuous batching. Requests
+// arrive through submit() from any thread; each step the scheduler picks the chunks to run, the
+// executor runs them as one batch over the paged KV cache, and every sequence that reached the
+// end of its tokens samples its next one with its own sampler and sends the new text down its
+// channel. Cancelled requests (client gone) leave at the next step and free their blocks.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "backend/executor.h"
+#include "runtime/tokenizer.h"
+#include "serve/block_pool.h"
+#include "serve/metrics.h"
+#include "serve/request.h"
+#include "serve/scheduler.h"
+#include "util/error.h"
+
+namespace forge::serve {
+
+struct EngineConfig {
+    int64_t max_batch_tokens = 512;  // capped by the executor's limit
+    int64_t max_seqs = 64;
+    int64_t max_queue = 256;         // requests waiting or running before submit() reports overload
+};
+
+// Thrown by submit(): the request is invalid for this model (prompt too long, ...) -> 400.
+struct RequestError : Error {
+    using Error::Error;
+};
+// Thrown by submit(): too many requests queued -> 503 with Retry-After.
+struct Overloaded : Error {
+    using Error::Error;
+};
+
+class Engine {
+public:
+    // ex and tok must outlive the engine. Starts the engine thread.
+    Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c);
+    ~Engine();  // cancels what is left and joins
+
+    // Queues a request; its events arrive on the returned channel, the last with done set.
+    std::shared_ptr<RequestChannel> submit(GenerationParams p);
+    // Stops admitting (submit() throws Overloaded), lets running and waiting requests finish for
+    // up to `grace`, then cancels the rest. Returns when the engine is idle.
+    void drain(std::chrono::milliseconds grace);
+
+    int64_t n_ctx() const { return ex_.n_ctx(); }
+    Metrics& metrics() { return metrics_; }
+    const Tokenizer& tokenizer() const { return tok_; }
+    std::string describe() const;
+
+private:
+    struct Active;  // a request inside the engine
+    void loop();
+    void step();
+    void finish(Active& a, std::string reason, std::string error = {});
+    void sample(Active& a, std::span<const float> logits);
+
+    Executor& ex_;
+    const Tokenizer& tok_;
+    EngineConfig c_;
+    BlockPool pool_;
+    Scheduler sched_;
+    const std::unordered_set<int32_t> ends_;
+    Metrics metrics_;
+
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<Active>> inbox_;  // submitted, not yet seen by the engine thread
+    bool stop_ = false, draining_ = false, cancel_all_ = false;
+    int64_t in_flight_ = 0;  // submitted and not finished
+    uint64_t next_id_ = 1;
+
+    std::unordered_map<uint64_t, std::unique_ptr<Active>> active_;  // engine thread only
+    std::thread thread_;
+};
+
+}  // namespace forge::serve
