@@ -9,6 +9,8 @@ packages=(
   clang libclang-rt-14-dev            # libFuzzer targets and sanitizers
   libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libicu-dev
   libgtest-dev libgmock-dev
+  libcpp-httplib-dev                  # forge serve
+  chromium                            # the chat page's end-to-end test (headless)
 )
 
 sudo_cmd=()

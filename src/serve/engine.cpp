@@ -133,9 +133,7 @@ void Engine::step() {
     for (auto& [id, a] : active_)
         if (a->ch->cancelled()) gone.push_back(id);
     for (uint64_t id : gone) finish(*active_.at(id), "cancelled");
-    if (active_.empty()) return;
-
-    const StepPlan plan = sched_.schedule();
+    const StepPlan plan = active_.empty() ? StepPlan{} : sched_.schedule();
     if (!plan.chunks.empty()) {
         std::vector<SeqStep> steps;
         for (const Chunk& c : plan.chunks) {

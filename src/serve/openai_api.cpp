@@ -38,7 +38,7 @@ json parse_body(std::string_view body) {
     json j;
     try {
         j = json::parse(body);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax, bad UTF-8, numbers out of range
         bad(fmt::format("the body is not valid JSON: {}", e.what()));
     }
     if (!j.is_object()) bad("the body must be a JSON object");
