@@ -35,5 +35,6 @@ void add_logits(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_batched_bench(CLI::App& app);
 
 }  // namespace forge::cli

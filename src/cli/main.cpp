@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     forge::cli::add_perplexity(app);
     forge::cli::add_bench(app);
     forge::cli::add_serve(app);
+    forge::cli::add_batched_bench(app);
     forge::cli::add_info(app);
     forge::cli::add_inspect(app);
     forge::cli::add_quantize(app);
@@ -30,11 +31,12 @@ int main(int argc, char** argv) {
     forge::cli::add_apply_template(app);
     forge::cli::add_devices(app);
     try {
-        // llama.cpp spells some flags "-ngl", "-np"; CLI11 only knows one-letter short flags.
+        // llama.cpp spells some flags "-ngl", "-np", "-npp"; CLI11 only knows one-letter short flags.
         std::vector<std::string> args(argv + 1, argv + argc);
         for (auto& a : args) {
             if (a == "-ngl") a = "--n-gpu-layers";
             if (a == "-np") a = "--parallel";
+            if (a == "-npp" || a == "-ntg" || a == "-npl") a = "-" + a;  // llama-batched-bench's spellings
         }
         std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
         app.parse(args);

@@ -53,6 +53,7 @@ struct DeviceWeight {
     uint64_t row_bytes;
     int64_t k, n_out;
     const uint16_t* scales = nullptr;
+    const __half* f16 = nullptr;  // an F16 copy kept for GEMMs (see keep_f16_copies), or null
 };
 
 class CudaExecutor final : public Executor {
@@ -69,7 +70,9 @@ public:
     int64_t max_batch_tokens() const override { return max_t_; }
     int64_t n_ctx() const override { return n_ctx_; }
     const Program& program() const override { return p_; }
-    std::string describe() const override { return "CUDA " + device_name_; }
+    std::string describe() const override {
+        return "CUDA " + device_name_ + (f16_copies_bytes_ ? fmt::format(" (+{:.1f} GiB F16 copies for GEMMs)", double(f16_copies_bytes_) / (1 << 30)) : "");
+    }
 
 private:
     using Step = std::function<void(int T)>;
@@ -79,6 +82,7 @@ private:
     void lower();
     void lower_matmul(size_t& i);
     void gemm(const DeviceWeight& w, const float* x, float* y, int T);
+    void keep_f16_copies();
     // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
     void stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks);
     // Runs the staged rows; the logits of head_rows (ascending) land in h_logits_. decode: every
@@ -98,6 +102,7 @@ private:
     __half* w16_ = nullptr;            // the largest weight as F16 (GEMM path)
     __half* x16_ = nullptr;            // [max_t, widest] activations as F16
     size_t w16_elems_ = 0;
+    int64_t f16_copies_bytes_ = 0;
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
     // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
     int n_rows_ = 0, n_table_ = 0;
@@ -173,6 +178,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         events_.resize(steps_.size() + 1);
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
+    keep_f16_copies();
     if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
@@ -235,7 +241,7 @@ const DeviceWeight& CudaExecutor::weight(const TensorRef* t) {
         FORGE_CUDA(cudaMemcpy(d, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
         w = {GgmlType::f16, static_cast<const uint8_t*>(d), uint64_t(k) * 2, k, n_out, nullptr};
     }
-    if (w.type != GgmlType::f32) w16_elems_ = std::max(w16_elems_, size_t(k * n_out));
+    if (w.type == GgmlType::f16) w.f16 = reinterpret_cast<const __half*>(w.data);
     return weights_.emplace(t, w).first->second;
 }
 
@@ -251,8 +257,34 @@ const float* CudaExecutor::small(const TensorRef* t, float offset) {
     return d;
 }
 
-// y [T, n_out] = x [T, k] W^T through cuBLAS: F32 weights in SGEMM, the rest dequantised to F16
-// first (tensor cores, F32 accumulation).
+// Batches over 8 rows multiply through cuBLAS in F16, so every quantised matrix is also kept as an
+// F16 copy when the GPU has room for all of them (plus 2 GiB to spare): each GEMM then reads
+// 2 bytes per weight instead of dequantising the whole matrix first (a write and a read of the
+// same size, every step). Without room, one scratch matrix is dequantised per GEMM.
+// FORGE_CUDA_F16_COPIES=0 turns the copies off.
+void CudaExecutor::keep_f16_copies() {
+    int64_t need = 0;
+    for (const auto& [t, w] : weights_)
+        if (!w.f16 && w.type != GgmlType::f32) need += w.k * w.n_out * 2;
+    size_t free = 0, total = 0;
+    FORGE_CUDA(cudaMemGetInfo(&free, &total));
+    const char* env = std::getenv("FORGE_CUDA_F16_COPIES");
+    const bool on = !(env && *env == '0') && need + (int64_t(2) << 30) < int64_t(free);
+    for (auto& [t, w] : weights_) {
+        if (w.f16 || w.type == GgmlType::f32) continue;
+        if (!on) {
+            w16_elems_ = std::max(w16_elems_, size_t(w.k * w.n_out));
+            continue;
+        }
+        auto* d = static_cast<__half*>(mem_.alloc(size_t(w.k * w.n_out) * sizeof(__half)));
+        cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, w.scales, int(w.n_out), int(w.k), d, stream_);
+        w.f16 = d;
+        f16_copies_bytes_ += w.k * w.n_out * 2;
+    }
+}
+
+// y [T, n_out] = x [T, k] W^T through cuBLAS: F32 weights in SGEMM, the rest as F16 (their copy,
+// or dequantised into the scratch matrix now) on tensor cores with F32 accumulation.
 void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) {
     const float one = 1.0f, zero = 0.0f;
     const int k = int(w.k), n = int(w.n_out);
@@ -262,9 +294,13 @@ void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) 
                      "cublasSgemm");
         return;
     }
-    cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, w.scales, n, k, w16_, stream_);
+    const __half* w16 = w.f16;
+    if (!w16) {
+        cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, w.scales, n, k, w16_, stream_);
+        w16 = w16_;
+    }
     cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
-    cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16_, CUDA_R_16F, k, x16_, CUDA_R_16F, k, &zero,
+    cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16, CUDA_R_16F, k, x16_, CUDA_R_16F, k, &zero,
                               y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
 }
@@ -276,18 +312,18 @@ void CudaExecutor::lower_matmul(size_t& i) {
     const ModelConfig& c = p_.config;
     std::vector<MatmulOut> parts{{op.weight, op.bias, op.out}};
     parts.insert(parts.end(), op.fused.begin(), op.fused.end());
-    std::vector<DeviceWeight> w;
+    std::vector<const DeviceWeight*> w;  // map entries: keep_f16_copies() fills them in later
     std::vector<const float*> bias;
     for (const MatmulOut& m : parts) {
-        w.push_back(weight(m.weight));
+        w.push_back(&weight(m.weight));
         bias.push_back(small(m.bias));
     }
     bool same_type = true;
-    for (const DeviceWeight& x : w) same_type &= x.type == w[0].type;
+    for (const DeviceWeight* x : w) same_type &= x->type == w[0]->type;
     const Op* next = i + 1 < p_.ops.size() ? &p_.ops[i + 1] : nullptr;
     bool glu = false, accumulate = false;
     if (next && parts.size() == 2 && same_type && (next->kind == OpKind::swiglu || next->kind == OpKind::geglu) &&
-        next->in == std::vector<int>{parts[0].out, parts[1].out} && next->out == parts[0].out && w[0].n_out == w[1].n_out) {
+        next->in == std::vector<int>{parts[0].out, parts[1].out} && next->out == parts[0].out && w[0]->n_out == w[1]->n_out) {
         glu = true;
         ++i;
     } else if (next && parts.size() == 1 && next->kind == OpKind::add && next->in.size() == 2 && next->in[1] == op.out &&
@@ -313,7 +349,7 @@ void CudaExecutor::lower_matmul(size_t& i) {
                 cuda::Matvec m{};
                 m.n_parts = int(n);
                 for (size_t p = 0; p < n; ++p) {
-                    const DeviceWeight& d = w[first + p];
+                    const DeviceWeight& d = *w[first + p];
                     m.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out),
                                  accumulate};
                 }
@@ -336,10 +372,10 @@ void CudaExecutor::lower_matmul(size_t& i) {
         }
         for (size_t p = 0; p < parts.size(); ++p) {
             float* y = buf(accumulate ? proj : parts[p].out);
-            gemm(w[p], x, y, T);
-            if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p].n_out), stream_);
+            gemm(*w[p], x, y, T);
+            if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p]->n_out), stream_);
         }
-        const int64_t n = int64_t(T) * w[0].n_out;
+        const int64_t n = int64_t(T) * w[0]->n_out;
         if (glu && geglu) cuda::geglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
         if (glu && !geglu) cuda::swiglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
         if (accumulate) cuda::add(buf(parts[0].out), buf(proj), buf(parts[0].out), n, stream_);
