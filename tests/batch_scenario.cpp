@@ -56,7 +56,13 @@ BatchComparison compare_batch_with_single(Executor& batched, const std::function
             const int64_t p = step[j].pos + int64_t(step[j].tokens.size()) - 1;
             const auto got = logits.subspan(row++ * size_t(V), size_t(V));
             const auto ref = std::span(want[who[j]]).subspan(size_t(p * V), size_t(V));
-            r.worst_rel_l2 = std::max(r.worst_rel_l2, rel_l2(got, ref));
+            const double err = rel_l2(got, ref);
+            if (err > r.worst_rel_l2 && r.worst_rel_l2 < 1e-2) {  // the first clearly wrong row, else the worst
+                std::string chunks;
+                for (const SeqStep& x : step) chunks += " " + std::to_string(x.pos) + "+" + std::to_string(x.tokens.size()) + (x.logits ? "L" : "");
+                r.worst_where = "sequence " + std::to_string(who[j]) + " position " + std::to_string(p) + " in a step of" + chunks;
+            }
+            r.worst_rel_l2 = std::max(r.worst_rel_l2, err);
             r.bit_identical &= std::equal(got.begin(), got.end(), ref.begin());
             ++r.rows;
         }

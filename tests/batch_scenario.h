@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "backend/executor.h"
 
@@ -16,6 +17,7 @@ struct BatchComparison {
     int64_t rows = 0;          // logits rows compared
     double worst_rel_l2 = 0;   // against the single-sequence rows
     bool bit_identical = true;
+    std::string worst_where;   // the step and row of the worst error, for the failure message
 };
 
 // batched: an executor with at least 24 KV blocks and n_ctx >= 48. make_single: a fresh executor

@@ -111,7 +111,7 @@ TEST_P(CudaArch, BatchedSequencesMatchEachAlone) {
         return make_cuda_executor(build_program(src.config(), weights, {48}), 48);
     }, 7);
     EXPECT_GT(r.rows, 10);
-    EXPECT_LT(r.worst_rel_l2, 1e-3) << GetParam();
+    EXPECT_LT(r.worst_rel_l2, 1e-3) << GetParam() << ": " << r.worst_where;
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, CudaArch, ::testing::ValuesIn(test::tiny_model_archs()),

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -53,7 +54,9 @@ void batched_bench(const BatchedBenchArgs& a) {
     using clock = std::chrono::steady_clock;
     fmt::print("forge batched-bench: {} on {}, prompt {} + generation {} tokens per sequence\n\n", src.config().name,
                ex->describe(), a.npp, a.ntg);
-    fmt::print("|    B |   PP s | PP tok/s |   TG s | TG tok/s | total tok/s |\n|-----:|-------:|---------:|-------:|---------:|------------:|\n");
+    // "argmax s": the part of TG s spent choosing tokens on the CPU (the logits come back whole).
+    fmt::print("|    B |   PP s | PP tok/s |   TG s | argmax s | TG tok/s | total tok/s |\n"
+               "|-----:|-------:|---------:|-------:|---------:|---------:|------------:|\n");
     // One run: prefill B prompts, then ntg decode steps; returns the seconds of each phase.
     auto measure = [&](int B, int ntg) {
             std::vector<std::vector<int32_t>> tables(static_cast<size_t>(B)), prompts(static_cast<size_t>(B));
@@ -88,22 +91,25 @@ void batched_bench(const BatchedBenchArgs& a) {
             const auto t1 = clock::now();
             // Generation: B rows per step; the next tokens come from the logits (greedy).
             for (int s = 0; s < B; ++s) next[size_t(s)] = tok(rng);
+            double host = 0;  // argmax over the logits on the CPU
             for (int i = 0; i < ntg; ++i) {
                 for (int s = 0; s < B; ++s) step.push_back({std::span(&next[size_t(s)], 1), a.npp + i, tables[size_t(s)], true});
                 const auto logits = ex->forward_batch(step);
+                const auto h0 = clock::now();
                 step.clear();
                 for (int s = 0; s < B; ++s) {
                     const auto row = logits.subspan(size_t(s * V), size_t(V));
                     next[size_t(s)] = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
                 }
+                host += std::chrono::duration<double>(clock::now() - h0).count();
             }
             const auto t2 = clock::now();
-            return std::pair{std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count()};
+            return std::tuple{std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count(), host};
     };
     for (int B : sizes) {
         measure(B, 2);  // warm-up: first touches, the CUDA graph for B rows
-        const auto [pp, tg] = measure(B, a.ntg);
-        fmt::print("| {:4} | {:6.3f} | {:8.1f} | {:6.3f} | {:8.1f} | {:11.1f} |\n", B, pp, double(B) * a.npp / pp, tg,
+        const auto [pp, tg, host] = measure(B, a.ntg);
+        fmt::print("| {:4} | {:6.3f} | {:8.1f} | {:6.3f} | {:7.3f} | {:8.1f} | {:11.1f} |\n", B, pp, double(B) * a.npp / pp, tg, host,
                    double(B) * a.ntg / tg, double(B) * (a.npp + a.ntg) / (pp + tg));
     }
 }

@@ -52,8 +52,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     if (a.fused_rope) {
         const RopeKv& r = a.rope;
         for (int e = tid; e < hd; e += kThreads) {
-            knew[e] = r.k[kvh * hd + e];
-            vnew[e] = __half2float(__float2half(r.v[kvh * hd + e]));  // as the cache will hold it
+            knew[e] = r.k[int64_t(t) * kv_cols + kvh * hd + e];
+            vnew[e] = __half2float(__float2half(r.v[int64_t(t) * kv_cols + kvh * hd + e]));  // as the cache will hold it
         }
         __syncthreads();
         const int half = r.rope_dim / 2;

@@ -477,10 +477,10 @@ void CudaExecutor::stage(std::span<const int32_t> tokens, int64_t pos, std::span
 }
 
 void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode) {
-    const int T = n_rows_;
+    const int T = n_rows_, n_table = n_table_;
     n_rows_ = n_table_ = 0;
     for (auto [d, h, n] : {std::tuple{d_tokens_, h_tokens_, T}, {d_row_pos_, h_row_pos_, T}, {d_row_table_, h_row_table_, T},
-                           {d_tables_, h_tables_, n_table_}})
+                           {d_tables_, h_tables_, n_table}})
         FORGE_CUDA(cudaMemcpyAsync(d, h, size_t(n) * sizeof(int), cudaMemcpyHostToDevice, stream_));
     decode_ = decode;
     const int rows = int(head_rows.size());
