@@ -4,6 +4,8 @@
 #include <random>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "test_support.h"
 
 namespace forge::test {
@@ -44,7 +46,8 @@ BatchComparison compare_batch_with_single(Executor& batched, const std::function
         for (size_t i = 0; i < seqs.size(); ++i) {
             if (done[i] == lengths[i] || rng() % 4 == 0) continue;  // sometimes sits a step out
             const int64_t n = std::min(chunk_sizes[rng() % 6], lengths[i] - done[i]);
-            step.push_back({std::span(seqs[i]).subspan(size_t(done[i]), size_t(n)), done[i], tables[i], rng() % 3 != 0});
+            const bool logits = rng() % 3 != 0, greedy = logits && rng() % 3 == 0;
+            step.push_back({std::span(seqs[i]).subspan(size_t(done[i]), size_t(n)), done[i], tables[i], logits, greedy});
             who.push_back(i);
             done[i] += n;
         }
@@ -54,17 +57,23 @@ BatchComparison compare_batch_with_single(Executor& batched, const std::function
         for (size_t j = 0; j < step.size(); ++j) {
             if (!step[j].logits) continue;
             const int64_t p = step[j].pos + int64_t(step[j].tokens.size()) - 1;
-            const auto got = logits.subspan(row++ * size_t(V), size_t(V));
             const auto ref = std::span(want[who[j]]).subspan(size_t(p * V), size_t(V));
+            const int32_t best = int32_t(std::max_element(ref.begin(), ref.end()) - ref.begin());
+            r.argmax_mismatches += batched.argmax()[row] != best;
+            const auto got = logits.subspan(row++ * size_t(V), size_t(V));
+            ++r.rows;
+            if (step[j].greedy) {  // its logits may be unfilled
+                ++r.greedy_rows;
+                continue;
+            }
             const double err = rel_l2(got, ref);
             if (err > r.worst_rel_l2 && r.worst_rel_l2 < 1e-2) {  // the first clearly wrong row, else the worst
-                std::string chunks;
-                for (const SeqStep& x : step) chunks += " " + std::to_string(x.pos) + "+" + std::to_string(x.tokens.size()) + (x.logits ? "L" : "");
-                r.worst_where = "sequence " + std::to_string(who[j]) + " position " + std::to_string(p) + " in a step of" + chunks;
+                std::string chunks;  // pos+count, L: logits wanted
+                for (const SeqStep& x : step) chunks += fmt::format(" {}+{}{}", x.pos, x.tokens.size(), x.logits ? "L" : "");
+                r.worst_where = fmt::format("sequence {} position {} in a step of{}", who[j], p, chunks);
             }
             r.worst_rel_l2 = std::max(r.worst_rel_l2, err);
             r.bit_identical &= std::equal(got.begin(), got.end(), ref.begin());
-            ++r.rows;
         }
     }
     return r;

@@ -72,6 +72,8 @@ TEST_P(Arch, BatchedSequencesEqualEachAlone) {
             return std::make_unique<CpuExecutor>(build_program(src.config(), weights), 48, cache, 1);
         }, 7);
         EXPECT_GT(r.rows, 10);
+        EXPECT_GT(r.greedy_rows, 2);
+        EXPECT_EQ(r.argmax_mismatches, 0);
         EXPECT_TRUE(r.bit_identical) << ggml_type_name(cache) << " worst rel L2 " << r.worst_rel_l2 << " at " << r.worst_where;
     }
 }

@@ -111,6 +111,8 @@ TEST_P(CudaArch, BatchedSequencesMatchEachAlone) {
         return make_cuda_executor(build_program(src.config(), weights, {48}), 48);
     }, 7);
     EXPECT_GT(r.rows, 10);
+    EXPECT_GT(r.greedy_rows, 2);
+    EXPECT_EQ(r.argmax_mismatches, 0) << GetParam();
     EXPECT_LT(r.worst_rel_l2, 1e-3) << GetParam() << ": " << r.worst_where;
 }
 

@@ -18,6 +18,9 @@ struct SeqStep {
     int64_t pos = 0;
     std::span<const int32_t> blocks;
     bool logits = false;  // the last token's logits are wanted
+    // With logits: only the largest logit's index (argmax()) is wanted; the executor may leave
+    // this row of the returned logits unfilled (CUDA then copies only token ids back).
+    bool greedy = false;
 };
 
 class Executor {
@@ -34,6 +37,9 @@ public:
     // Returns the logits of the last token of every sequence with `logits` set, in order,
     // [n, n_vocab]. A sequence's rows do not depend on the others in the batch.
     virtual std::span<const float> forward_batch(std::span<const SeqStep> seqs) = 0;
+    // After forward_batch: for each returned row, the index of its largest logit (the first of
+    // equal ones, as greedy sampling picks).
+    virtual std::span<const int32_t> argmax() const = 0;
     // The paged cache: kv_blocks() blocks of kv_block_size() positions. forward() uses blocks
     // 0, 1, 2, ... in order.
     virtual int64_t kv_block_size() const = 0;

@@ -33,6 +33,11 @@ public:
     int32_t sample(std::span<const float> logits);
     // Records a token the sampler did not choose (the prompt), for the penalties.
     void accept(int32_t token);
+    // True when sample() is plain argmax of the logits: temperature 0, no bias, no penalties.
+    bool greedy() const {
+        return p_.temperature <= 0 && p_.logit_bias.empty() && p_.repeat_penalty == 1.0f && p_.presence_penalty == 0.0f &&
+               p_.frequency_penalty == 0.0f;
+    }
 
 private:
     SamplerParams p_;

@@ -138,15 +138,22 @@ void Engine::step() {
         std::vector<SeqStep> steps;
         for (const Chunk& c : plan.chunks) {
             const Sequence& s = sched_.seq(c.id);
-            steps.push_back({std::span(s.tokens).subspan(size_t(c.pos), size_t(c.count)), c.pos, s.blocks, c.last});
+            const Active& a = *active_.at(c.id);
+            // Plain greedy requests need only the argmax, which CUDA finds on the device.
+            const bool greedy = a.sampler.greedy() && a.p.top_logprobs < 0;
+            steps.push_back({std::span(s.tokens).subspan(size_t(c.pos), size_t(c.count)), c.pos, s.blocks, c.last, greedy});
         }
         try {
             const auto logits = ex_.forward_batch(steps);
+            const auto argmax = ex_.argmax();
             sched_.advance(plan);
             const size_t V = size_t(ex_.n_vocab());
             size_t row = 0;
-            for (const Chunk& c : plan.chunks)
-                if (c.last) sample(*active_.at(c.id), logits.subspan(row++ * V, V));
+            for (size_t i = 0; i < plan.chunks.size(); ++i) {
+                if (!plan.chunks[i].last) continue;
+                sample(*active_.at(plan.chunks[i].id), logits.subspan(row * V, V), steps[i].greedy ? argmax[row] : -1);
+                ++row;
+            }
         } catch (const std::exception& e) {
             // A failing step fails the requests in it, never the server.
             for (const Chunk& c : plan.chunks)
@@ -163,8 +170,8 @@ void Engine::step() {
     });
 }
 
-void Engine::sample(Active& a, std::span<const float> logits) {
-    const int32_t tok = a.sampler.sample(logits);
+void Engine::sample(Active& a, std::span<const float> logits, int32_t argmax) {
+    const int32_t tok = argmax >= 0 ? argmax : a.sampler.sample(logits);
     const auto now = Clock::now();
     metrics_.update([&](MetricsSnapshot&, Histogram& ttft, Histogram& tpot) {
         if (a.n_generated == 0) ttft.observe(std::chrono::duration<double>(now - a.arrived).count());

@@ -61,7 +61,8 @@ private:
     void loop();
     void step();
     void finish(Active& a, std::string reason, std::string error = {});
-    void sample(Active& a, std::span<const float> logits);
+    // The next token: argmax when the executor found it (>= 0, greedy rows), else the sampler's.
+    void sample(Active& a, std::span<const float> logits, int32_t argmax);
 
     Executor& ex_;
     const Tokenizer& tok_;

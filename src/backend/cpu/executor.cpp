@@ -1,5 +1,6 @@
 #include "backend/cpu/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -83,7 +84,14 @@ std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int
 
 std::span<const float> CpuExecutor::forward_batch(std::span<const SeqStep> seqs) {
     check(seqs);
-    return run(seqs, false);
+    const auto logits = run(seqs, false);
+    const size_t V = size_t(p_.config.n_vocab);
+    argmax_.resize(logits.size() / V);
+    for (size_t r = 0; r < argmax_.size(); ++r) {
+        const auto row = logits.subspan(r * V, V);
+        argmax_[r] = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+    }
+    return logits;
 }
 
 std::span<const float> CpuExecutor::run(std::span<const SeqStep> seqs, bool all_rows) {

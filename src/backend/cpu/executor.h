@@ -35,6 +35,7 @@ public:
     // See Executor. The batch's rows go through every matmul together; the head runs only on the
     // rows whose logits are wanted.
     std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
+    std::span<const int32_t> argmax() const override { return argmax_; }
     int64_t kv_block_size() const override { return kKvBlockSize; }
     int64_t kv_blocks() const override { return kv_blocks_; }
     int64_t max_batch_tokens() const override { return std::numeric_limits<int64_t>::max(); }  // buffers grow
@@ -67,6 +68,7 @@ private:
     std::vector<int32_t> own_blocks_;  // 0, 1, 2, ...: forward()'s block table
     std::vector<int32_t> row_tokens_;  // the batch's tokens, sequence after sequence
     std::vector<int64_t> row_pos_;     // ... and their positions
+    std::vector<int32_t> argmax_;      // forward_batch's rows' largest logits
     std::vector<std::vector<float>> buf_;
     // Norm weights and biases as floats, converted once here rather than on every op.
     std::unordered_map<const TensorRef*, std::vector<float>> small_f32_;

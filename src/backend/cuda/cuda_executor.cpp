@@ -65,6 +65,7 @@ public:
 
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) override;
     std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
+    std::span<const int32_t> argmax() const override { return {h_argmax_, size_t(n_argmax_)}; }
     int64_t kv_block_size() const override { return kKvBlockSize; }
     int64_t kv_blocks() const override { return kv_blocks_; }
     int64_t max_batch_tokens() const override { return max_t_; }
@@ -85,9 +86,10 @@ private:
     void keep_f16_copies();
     // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
     void stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks);
-    // Runs the staged rows; the logits of head_rows (ascending) land in h_logits_. decode: every
-    // row is its sequence's only new token (RoPE fused into attention, graphs replayed).
-    void run_staged(std::span<const int> head_rows, bool decode);
+    // Runs the staged rows; the logits of head_rows (ascending) land in h_logits_ (unless
+    // copy_logits is false) and their argmax in h_argmax_. decode: every row is its sequence's
+    // only new token (RoPE fused into attention, graphs replayed).
+    void run_staged(std::span<const int> head_rows, bool decode, bool copy_logits = true);
 
     const Program p_;
     int64_t n_ctx_, max_t_, kv_blocks_, table_cap_;
@@ -112,6 +114,8 @@ private:
     int *d_tables_ = nullptr, *h_tables_ = nullptr;
     bool decode_ = false;              // what the attention step launches (see run_staged)
     float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
+    int32_t *d_argmax_ = nullptr, *h_argmax_ = nullptr;  // [max_t]; h_: pinned
+    int n_argmax_ = 0;
     float* d_inv_freq_ = nullptr;
     struct Lowered {
         bool head;          // part of the output head
@@ -163,7 +167,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     // Room for max_t_ sequences' full tables: a batch has at most one sequence per row.
     table_cap_ = max_t_ * own;
-    for (auto [d, h, n] : {std::tuple{&d_tokens_, &h_tokens_, max_t_}, {&d_row_pos_, &h_row_pos_, max_t_},
+    for (auto [d, h, n] : {std::tuple{&d_tokens_, &h_tokens_, max_t_}, {&d_row_pos_, &h_row_pos_, max_t_}, {&d_argmax_, &h_argmax_, max_t_},
                            {&d_row_table_, &h_row_table_, max_t_}, {&d_tables_, &h_tables_, table_cap_}}) {
         *d = static_cast<int*>(mem_.alloc(size_t(n) * sizeof(int)));
         FORGE_CUDA(cudaMallocHost(h, size_t(n) * sizeof(int)));
@@ -185,7 +189,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
 
 CudaExecutor::~CudaExecutor() {
     if (profile_ && profile_tokens_ > 0) {
-        // Per label: total ms per decode token, summed over layers.
+        // Per label: total ms per decode step (one token for each sequence), summed over layers.
         std::vector<std::pair<std::string, double>> by;
         double total = 0;
         for (size_t i = 0; i < steps_.size(); ++i) {
@@ -195,14 +199,14 @@ CudaExecutor::~CudaExecutor() {
             total += profile_ms_[i] / double(profile_tokens_);
         }
         std::sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-        fmt::print(stderr, "FORGE_CUDA_PROFILE: {} decode tokens, {:.1f} us of kernels per token\n", profile_tokens_, total * 1e3);
+        fmt::print(stderr, "FORGE_CUDA_PROFILE: {} decode steps, {:.1f} us of kernels per step\n", profile_tokens_, total * 1e3);
         for (const auto& [label, ms] : by) fmt::print(stderr, "  {:<36} {:8.1f} us {:5.1f}%\n", label, ms * 1e3, 100 * ms / total);
     }
     for (auto& e : events_) cudaEventDestroy(e);
     for (auto& [rows, g] : decode_graphs_) cudaGraphExecDestroy(g);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
-    for (int* h : {h_tokens_, h_row_pos_, h_row_table_, h_tables_}) cudaFreeHost(h);
+    for (int* h : {h_tokens_, h_row_pos_, h_row_table_, h_tables_, h_argmax_}) cudaFreeHost(h);
     cudaFreeHost(h_logits_);
 }
 
@@ -476,7 +480,7 @@ void CudaExecutor::stage(std::span<const int32_t> tokens, int64_t pos, std::span
     n_table_ += int(n_blocks);
 }
 
-void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode) {
+void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool copy_logits) {
     const int T = n_rows_, n_table = n_table_;
     n_rows_ = n_table_ = 0;
     for (auto [d, h, n] : {std::tuple{d_tokens_, h_tokens_, T}, {d_row_pos_, h_row_pos_, T}, {d_row_table_, h_row_table_, T},
@@ -506,7 +510,7 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode) {
         }
         if (profile_) FORGE_CUDA(cudaEventRecord(events_.back(), stream_));
     };
-    if (T == 1 && decode && profile_) {
+    if (decode && profile_) {
         run_steps();
         FORGE_CUDA(cudaEventSynchronize(events_.back()));
         for (size_t si = 0; si < steps_.size(); ++si) {
@@ -533,7 +537,12 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode) {
     }
     FORGE_CUDA(cudaGetLastError());
     const size_t n = size_t(rows) * size_t(n_vocab());
-    if (n) FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    n_argmax_ = rows;
+    if (rows) {
+        cuda::argmax_rows(buf(p_.logits), rows, int(n_vocab()), d_argmax_, stream_);
+        FORGE_CUDA(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    }
+    if (n && copy_logits) FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
 
@@ -564,7 +573,7 @@ std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, in
 std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs) {
     if (seqs.empty()) throw Error("forward: no sequences");
     int64_t rows = 0;
-    bool decode = true;
+    bool decode = true, copy_logits = false;
     std::vector<int> head_rows;
     for (const SeqStep& s : seqs) {
         const int64_t T = int64_t(s.tokens.size());
@@ -580,10 +589,11 @@ std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs
         rows += T;
         decode &= T == 1;
         if (s.logits) head_rows.push_back(int(rows - 1));
+        copy_logits |= s.logits && !s.greedy;
     }
     if (rows > max_t_) throw Error(fmt::format("forward: a batch of {} tokens is over this executor's {}", rows, max_t_));
     for (const SeqStep& s : seqs) stage(s.tokens, s.pos, s.blocks);
-    run_staged(head_rows, decode);
+    run_staged(head_rows, decode, copy_logits);
     return {h_logits_, head_rows.size() * size_t(n_vocab())};
 }
 

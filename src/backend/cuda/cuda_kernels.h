@@ -112,6 +112,9 @@ void geglu(const float* gate, const float* up, float* out, int64_t n, cudaStream
 void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s);
 void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s);
 
+// out[r] = index of the largest of x[r][0..n) (the first of equal ones), for rows r < rows.
+void argmax_rows(const float* x, int rows, int n, int32_t* out, cudaStream_t s);
+
 // out[t] = row tokens[t] of the embedding (native type) * scale (scale 0: none); n = row length.
 void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,
            int T, int n, float scale, cudaStream_t s);

@@ -76,6 +76,31 @@ __global__ void rope_kv_kernel(RopeKv r) {
     }
 }
 
+// One block per row: each thread keeps its best (value, index), then a shared-memory reduction
+// that prefers the lower index on equal values.
+__global__ void argmax_kernel(const float* x, int n, int32_t* out) {
+    pdl_begin();
+    const float* row = x + int64_t(blockIdx.x) * n;
+    float best = -INFINITY;
+    int idx = n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (row[i] > best || (row[i] == best && i < idx)) best = row[i], idx = i;
+    __shared__ float bv[kThreads];
+    __shared__ int bi[kThreads];
+    bv[threadIdx.x] = best;
+    bi[threadIdx.x] = idx;
+    __syncthreads();
+    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+        if (threadIdx.x < stride) {
+            const float v = bv[threadIdx.x + stride];
+            const int j = bi[threadIdx.x + stride];
+            if (v > bv[threadIdx.x] || (v == bv[threadIdx.x] && j < bi[threadIdx.x])) bv[threadIdx.x] = v, bi[threadIdx.x] = j;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = bi[0] < n ? bi[0] : 0;  // all NaN: 0
+}
+
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
     pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -137,6 +162,10 @@ void layernorm(const float* x, const float* w, const float* b, float* out, int r
 }
 
 void rope_kv(const RopeKv& r, int T, cudaStream_t s) { launch(rope_kv_kernel, dim3(T), dim3(kThreads), s, r); }
+
+void argmax_rows(const float* x, int rows, int n, int32_t* out, cudaStream_t s) {
+    launch(argmax_kernel, dim3(rows), dim3(kThreads), s, x, n, out);
+}
 
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
     launch(add_kernel, dim3(blocks_for(n)), dim3(kThreads), s, a, b, out, n);
