@@ -42,6 +42,7 @@ __device__ float block_sum(float v, float* scratch) {
 __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     pdl_begin();
     const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
+    const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
     const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
     __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[kThreads];
@@ -70,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         for (int e = tid; e < hd; e += kThreads) {
             const __half kh = __float2half(knew[e]);
             if (h % (a.n_head / a.n_head_kv) == 0) {
-                const int64_t slot = a.pages.slot(t, pos);
+                const int64_t slot = KvPages::slot(tab, pos);
                 r.k_cache[slot * kv_cols + kvh * hd + e] = kh;
                 r.v_cache[slot * kv_cols + kvh * hd + e] = __float2half(vnew[e]);
             }
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         const int n = min(kTile, pos + 1 - tile);
         float tile_max = -INFINITY;
         for (int i = tid; i < n; i += kThreads) {
-            const int64_t row = a.pages.slot(t, tile + i) * kv_cols;
+            const int64_t row = KvPages::slot(tab, tile + i) * kv_cols;
             const __half2* k2 = reinterpret_cast<const __half2*>(kc + row);
             float dot = 0;
             if (a.fused_rope && tile + i == pos) {
@@ -114,7 +115,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
             float sum = 0;
 #pragma unroll 8
             for (int i = g; i < n; i += groups)
-                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[a.pages.slot(t, tile + i) * kv_cols + d]));
+                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[KvPages::slot(tab, tile + i) * kv_cols + d]));
             part[g * hd + d] = sum;
         }
         __syncthreads();

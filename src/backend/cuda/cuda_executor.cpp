@@ -61,7 +61,7 @@ public:
     CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks);
     ~CudaExecutor() override;
 
-    static constexpr int kKvBlockSize = 16;
+    static constexpr int kKvBlockSize = cuda::kKvBlock;
 
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) override;
     std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
@@ -105,6 +105,11 @@ private:
     __half* x16_ = nullptr;            // [max_t, widest] activations as F16
     size_t w16_elems_ = 0;
     int64_t f16_copies_bytes_ = 0;
+    // Batches of up to this many rows use the matvec kernels, larger ones GEMMs. The matvec's
+    // cost grows with the rows (it is issue-bound): with F16 copies a GEMM wins from 2 rows on
+    // (1B Q4_0 on an H100, 8 sequences: 3363 tok/s against 1217), without them from 9.
+    // FORGE_CUDA_MATVEC_ROWS=0..8 overrides (bench variants).
+    int matvec_rows_ = cuda::kMaxMatvecRows;
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
     // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
     int n_rows_ = 0, n_table_ = 0;
@@ -183,6 +188,9 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
     keep_f16_copies();
+    if (f16_copies_bytes_ > 0) matvec_rows_ = 1;
+    if (const char* env = std::getenv("FORGE_CUDA_MATVEC_ROWS"); env && *env)
+        matvec_rows_ = std::clamp(std::atoi(env), 0, cuda::kMaxMatvecRows);
     if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
@@ -346,7 +354,7 @@ void CudaExecutor::lower_matmul(size_t& i) {
     if (glu) label += geglu ? " geglu" : " swiglu";
     if (accumulate) label += " +residual";
     steps_.push_back({op.head, label, [=, this](int T) {
-        if (T <= cuda::kMaxMatvecRows) {
+        if (T <= matvec_rows_) {
             // One launch when the parts share a type, else one per part.
             for (size_t first = 0; first < parts.size();) {
                 const size_t n = same_type ? parts.size() : 1;
@@ -428,7 +436,7 @@ void CudaExecutor::lower() {
             case OpKind::attention: {
                 const size_t layer = size_t(op.layer) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
                 const bool rotate = i > 0 && p_.ops[i - 1].kind == OpKind::rope;
-                const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_, kKvBlockSize};
+                const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_};
                 cuda::RopeKv r{buf(op.in[0]), buf(op.in[1]), buf(op.in[2]), k_cache_ + layer, v_cache_ + layer, pages, d_inv_freq_,
                                rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                                rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};

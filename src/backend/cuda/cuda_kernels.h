@@ -56,16 +56,16 @@ void layernorm(const float* x, const float* w, const float* b, float* out, int r
 
 // Where each row of a batch sits in the paged KV cache (device arrays): row t is position pos[t]
 // of the sequence whose block table starts at tables + table[t], and position p of that sequence
-// is cache row tables[table[t] + p / block_size] * block_size + p % block_size.
+// is cache row tab[p / kKvBlock] * kKvBlock + p % kKvBlock with tab = table_of(t). The block size
+// is a constant so that is a shift and a mask.
+constexpr int kKvBlock = 16;
 struct KvPages {
     const int* pos;     // [T]
     const int* table;   // [T]
     const int* tables;  // the batch's block tables, one after another
-    int block_size;
 #ifdef __CUDACC__
-    __device__ int64_t slot(int t, int p) const {
-        return int64_t(tables[table[t] + p / block_size]) * block_size + p % block_size;
-    }
+    __device__ const int* table_of(int t) const { return tables + table[t]; }
+    __device__ static int64_t slot(const int* tab, int p) { return int64_t(tab[p / kKvBlock]) * kKvBlock + p % kKvBlock; }
 #endif
 };
 

@@ -154,17 +154,20 @@ void launch_type(const Matvec& m, int T, int rows, cudaStream_t s) {
 template <class R>
 __global__ void dequant_kernel(const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k, __half* out) {
     pdl_begin();
-    const int row = blockIdx.y;
-    const uint16_t* d = scales ? scales + int64_t(row) * (k / 32) : nullptr;
-    if (k % 8 != 0) {
-        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
-            out[uint64_t(row) * k + i] = __float2half(R::one(w + uint64_t(row) * row_bytes, d, i));
-        return;
-    }
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < k / 8; c += gridDim.x * blockDim.x) {
-        float v[8];
-        R::eight(w + uint64_t(row) * row_bytes, d, c, v);
-        for (int i = 0; i < 8; ++i) out[uint64_t(row) * k + 8 * c + i] = __float2half(v[i]);
+    // Rows stride by gridDim.y: a vocabulary of 128k rows is over the 65535 blocks one grid
+    // dimension may have.
+    for (int row = blockIdx.y; row < n_out; row += gridDim.y) {
+        const uint16_t* d = scales ? scales + int64_t(row) * (k / 32) : nullptr;
+        if (k % 8 != 0) {
+            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
+                out[uint64_t(row) * k + i] = __float2half(R::one(w + uint64_t(row) * row_bytes, d, i));
+            continue;
+        }
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < k / 8; c += gridDim.x * blockDim.x) {
+            float v[8];
+            R::eight(w + uint64_t(row) * row_bytes, d, c, v);
+            for (int i = 0; i < 8; ++i) out[uint64_t(row) * k + 8 * c + i] = __float2half(v[i]);
+        }
     }
 }
 
@@ -196,7 +199,7 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
 
 void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k,
                        __half* out, cudaStream_t s) {
-    const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), n_out), block(256);  // k % 8 != 0: F32/F16 only
+    const dim3 grid(std::max(1, std::min(8, k / 8 / 256)), std::min(n_out, 65535)), block(256);  // k % 8 != 0: F32/F16 only
     switch (type) {
         case GgmlType::f32: launch(dequant_kernel<ReadF32>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;
         case GgmlType::f16: launch(dequant_kernel<ReadF16>, dim3(grid), dim3(block), s, w, row_bytes, scales, n_out, k, out); break;

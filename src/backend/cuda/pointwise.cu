@@ -54,7 +54,7 @@ __global__ void layernorm_kernel(const float* x, const float* w, const float* b,
 __global__ void rope_kv_kernel(RopeKv r) {
     pdl_begin();
     const int t = blockIdx.x, p = r.pages.pos[t], half = r.rope_dim / 2;
-    const int64_t slot = r.pages.slot(t, p);
+    const int64_t slot = KvPages::slot(r.pages.table_of(t), p);
     const int q_pairs = r.n_head * half, k_pairs = r.n_head_kv * half;
     const int q_cols = r.n_head * r.head_dim, kv_cols = r.n_head_kv * r.head_dim;
     for (int i = threadIdx.x; i < q_pairs + k_pairs; i += blockDim.x) {
