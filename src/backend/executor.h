@@ -54,6 +54,12 @@ public:
     virtual std::string describe() const = 0;
 
     int64_t n_vocab() const { return program().config.n_vocab; }
+
+protected:
+    // What forward_batch() checks on either device: sequences, tokens in the vocabulary,
+    // positions in the context, block tables that cover them and lie in the cache. Throws
+    // forge::Error.
+    void check_steps(std::span<const SeqStep> seqs) const;
 };
 
 }  // namespace forge

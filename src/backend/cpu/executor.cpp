@@ -59,31 +59,14 @@ void CpuExecutor::set_profiling(bool on) {
     op_seconds_.assign(p_.ops.size(), 0.0);
 }
 
-void CpuExecutor::check(std::span<const SeqStep> seqs) const {
-    if (seqs.empty()) throw Error("forward: no sequences");
-    for (const SeqStep& s : seqs) {
-        const int64_t T = int64_t(s.tokens.size());
-        if (T == 0) throw Error("forward: no tokens");
-        if (s.pos < 0 || s.pos + T > n_ctx_)
-            throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", s.pos, s.pos + T - 1, n_ctx_));
-        if (int64_t(s.blocks.size()) * kKvBlockSize < s.pos + T)
-            throw Error(fmt::format("forward: {} KV blocks cannot hold {} positions", s.blocks.size(), s.pos + T));
-        for (int32_t b : s.blocks)
-            if (b < 0 || b >= kv_blocks_) throw Error(fmt::format("forward: KV block {} is outside the cache of {}", b, kv_blocks_));
-        for (int32_t t : s.tokens)
-            if (t < 0 || t >= p_.config.n_vocab)
-                throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, p_.config.n_vocab));
-    }
-}
-
 std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
     const SeqStep s{tokens, pos, own_blocks_, true};
-    check(std::span(&s, 1));
+    check_steps(std::span(&s, 1));
     return run(std::span(&s, 1), all_logits);
 }
 
 std::span<const float> CpuExecutor::forward_batch(std::span<const SeqStep> seqs) {
-    check(seqs);
+    check_steps(seqs);
     const auto logits = run(seqs, false);
     const size_t V = size_t(p_.config.n_vocab);
     argmax_.resize(logits.size() / V);

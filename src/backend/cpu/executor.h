@@ -51,8 +51,6 @@ public:
     const std::vector<double>& op_seconds() const { return op_seconds_; }
 
 private:
-    // Checks the sequences' tokens, positions and blocks; throws forge::Error.
-    void check(std::span<const SeqStep> seqs) const;
     // all_rows: every row's logits (forward's all_logits), else the wanted last rows.
     std::span<const float> run(std::span<const SeqStep> seqs, bool all_rows);
     void run_op(const Op& op, std::span<const SeqStep> seqs, int64_t T);

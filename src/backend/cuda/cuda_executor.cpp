@@ -579,21 +579,12 @@ std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, in
 }
 
 std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs) {
-    if (seqs.empty()) throw Error("forward: no sequences");
+    check_steps(seqs);
     int64_t rows = 0;
     bool decode = true, copy_logits = false;
     std::vector<int> head_rows;
     for (const SeqStep& s : seqs) {
         const int64_t T = int64_t(s.tokens.size());
-        if (T == 0) throw Error("forward: no tokens");
-        if (s.pos < 0 || s.pos + T > n_ctx_)
-            throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", s.pos, s.pos + T - 1, n_ctx_));
-        if (int64_t(s.blocks.size()) * kKvBlockSize < s.pos + T)
-            throw Error(fmt::format("forward: {} KV blocks cannot hold {} positions", s.blocks.size(), s.pos + T));
-        for (int32_t b : s.blocks)
-            if (b < 0 || b >= kv_blocks_) throw Error(fmt::format("forward: KV block {} is outside the cache of {}", b, kv_blocks_));
-        for (int32_t t : s.tokens)
-            if (t < 0 || t >= n_vocab()) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, n_vocab()));
         rows += T;
         decode &= T == 1;
         if (s.logits) head_rows.push_back(int(rows - 1));
