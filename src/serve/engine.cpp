@@ -107,7 +107,7 @@ void Engine::loop() {
         bool cancel_all = false;
         {
             std::unique_lock lock(m_);
-            cv_.wait(lock, [&] { return stop_ || cancel_all_ || !inbox_.empty() || !active_.empty(); });
+            cv_.wait(lock, [&] { return stop_ || !inbox_.empty() || !active_.empty(); });
             arrived.swap(inbox_);
             cancel_all = stop_ || cancel_all_;
             if (stop_ && arrived.empty() && active_.empty()) return;
