@@ -93,6 +93,7 @@ private:
 
     const Program p_;
     int64_t n_ctx_, max_t_, kv_blocks_, table_cap_;
+    std::vector<int32_t> own_blocks_;  // 0, 1, 2, ...: forward()'s block table
     std::string device_name_;
     DeviceMemory mem_;
     cudaStream_t stream_ = nullptr;
@@ -146,6 +147,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     if (kv_blocks_ == 0) kv_blocks_ = own;
     if (kv_blocks_ < own)
         throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks_, kKvBlockSize, n_ctx));
+    for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
         cudaGetLastError();
@@ -556,18 +558,13 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
 
 std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
     const int64_t T = int64_t(tokens.size()), V = n_vocab();
-    if (T == 0) throw Error("forward: no tokens");
-    if (pos < 0 || pos + T > n_ctx_)
-        throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", pos, pos + T - 1, n_ctx_));
-    for (int32_t t : tokens)
-        if (t < 0 || t >= V) throw Error(fmt::format("token id {} is outside the vocabulary of {}", t, V));
-    std::vector<int32_t> own(size_t((pos + T + kKvBlockSize - 1) / kKvBlockSize));
-    for (size_t b = 0; b < own.size(); ++b) own[b] = int32_t(b);
+    const SeqStep whole{tokens, pos, own_blocks_, true};
+    check_steps(std::span(&whole, 1));
     all_.clear();
     std::vector<int> head_rows;
     for (int64_t first = 0; first < T; first += max_t_) {
         const int64_t n = std::min(max_t_, T - first);
-        stage(tokens.subspan(size_t(first), size_t(n)), pos + first, own);
+        stage(tokens.subspan(size_t(first), size_t(n)), pos + first, own_blocks_);
         head_rows.clear();  // no head at all for the chunks before the last, unless every row is wanted
         if (all_logits || first + n == T)
             for (int r = all_logits ? 0 : int(n - 1); r < n; ++r) head_rows.push_back(r);
