@@ -1,9 +1,12 @@
 // Runs a Program on the CPU: instruction-set kernels (cpu_kernels.h) on a thread pool. Owns the
 // activation buffers and the paged KV cache ([n_layer][kv_blocks * kv_block_size][n_embd_kv]
-// rows stored as F16 by default, or F32 / Q8_0); positions run 0..n_ctx-1 in each sequence. The Program's weights point into the ModelSource's
-// mapped files, which must outlive the executor.
+// rows stored as F16 by default, or F32 / Q8_0); positions run 0..n_ctx-1 in each sequence. The
+// Program's weights point into the ModelSource's mapped files, which must outlive the executor.
+// Each step performs the Program's ops on this executor as an OpSink (plan/emit.h), or calls a
+// compiled model's forward function instead.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -15,18 +18,21 @@
 #include "backend/cpu/rope.h"
 #include "backend/cpu/thread_pool.h"
 #include "backend/executor.h"
+#include "backend/op_sink.h"
 #include "format/ggml_type.h"
 #include "plan/program.h"
 
 namespace forge {
 
-class CpuExecutor final : public Executor {
+class CpuExecutor final : public Executor, private OpSink {
 public:
     // cache_type: f16 (default), f32 or q8_0 (rows of n_embd_kv must fit its 32-value blocks).
     // n_threads: 0 = one per hardware thread. kv_blocks: blocks of kKvBlockSize positions in the
     // cache; 0 = just enough for one sequence of n_ctx.
+    // compiled: run this forward function (forge compile) rather than the Program's ops, which
+    // may then be empty.
     CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type = GgmlType::f16, int n_threads = 0,
-                int64_t kv_blocks = 0);
+                int64_t kv_blocks = 0, CompiledForward compiled = {});
 
     static constexpr int64_t kKvBlockSize = 16;
 
@@ -53,10 +59,22 @@ public:
 private:
     // all_rows: every row's logits (forward's all_logits), else the wanted last rows.
     std::span<const float> run(std::span<const SeqStep> seqs, bool all_rows);
-    void run_op(const Op& op, std::span<const SeqStep> seqs, int64_t T);
-    void matmul(const Op& op, int64_t T);
-    void attention(const Op& op, std::span<const SeqStep> seqs);
-    const std::vector<float>& small(const TensorRef* t) const { return small_f32_.at(t); }
+    // OpSink: each performs its op on the current step's T_ rows.
+    void embed(const TensorRef* table, int out, float alpha) override;
+    void rmsnorm(int in, int out, const TensorRef* weight, float offset, int64_t group) override;
+    void layernorm(int in, int out, const TensorRef* weight, const TensorRef* bias) override;
+    void matmul(const MatmulCall& m) override;
+    void rope(int buf) override;
+    void attention(int q, int k, int v, int out, int layer, int64_t window) override;
+    void glu(Glu kind, int gate, int up, int out) override;
+    void add(int a, int b, int out) override;
+    void softcap(int in, int out, float cap) override;
+    bool begin_head(std::span<const int> inputs) override;
+    void at_op(size_t index) override;
+    // A norm weight or bias as floats, converted on first use rather than on every op.
+    const std::vector<float>& small(const TensorRef* t);
+    float* buf(int id) { return buf_[size_t(id)].data(); }
+    int64_t cols(int id) const { return p_.buffers[size_t(id)].cols; }
 
     const Program p_;  // a copy: small (ops and shapes), and no lifetime coupling to the caller
     const cpu::Kernels& kn_;
@@ -68,8 +86,13 @@ private:
     std::vector<int64_t> row_pos_;     // ... and their positions
     std::vector<int32_t> argmax_;      // forward_batch's rows' largest logits
     std::vector<std::vector<float>> buf_;
-    // Norm weights and biases as floats, converted once here rather than on every op.
     std::unordered_map<const TensorRef*, std::vector<float>> small_f32_;
+    CompiledForward compiled_;
+    // The step being run: its sequences, rows (T_ drops to the wanted rows at the head) and
+    // the rows whose logits are wanted.
+    std::span<const SeqStep> seqs_;
+    int64_t T_ = 0;
+    std::vector<int64_t> head_rows_;
     GgmlType cache_type_;
     uint64_t cache_row_bytes_;  // one position of one layer
     uint64_t cache_layer_bytes_;
@@ -80,6 +103,8 @@ private:
     cpu::RopeAngles rope_;             // for the current batch
     bool profiling_ = false;
     std::vector<double> op_seconds_;
+    size_t timed_op_ = 0;  // the op the time since timed_at_ goes to
+    std::chrono::steady_clock::time_point timed_at_;
 };
 
 }  // namespace forge

@@ -15,6 +15,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "format/dequantize.h"
+#include "plan/emit.h"
 #include "util/error.h"
 #include "util/fp16.h"
 
@@ -56,9 +57,9 @@ struct DeviceWeight {
     const __half* f16 = nullptr;  // an F16 copy kept for GEMMs (see keep_f16_copies), or null
 };
 
-class CudaExecutor final : public Executor {
+class CudaExecutor final : public Executor, private OpSink {
 public:
-    CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks);
+    CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks, CompiledForward compiled);
     ~CudaExecutor() override;
 
     static constexpr int kKvBlockSize = cuda::kKvBlock;
@@ -80,8 +81,19 @@ private:
     const DeviceWeight& weight(const TensorRef* t);
     const float* small(const TensorRef* t, float offset = 0);
     float* buf(int id) { return bufs_[size_t(id)]; }
-    void lower();
-    void lower_matmul(size_t& i);
+    // OpSink: lowering, once at construction. Each call appends the step that runs its op.
+    void embed(const TensorRef* table, int out, float alpha) override;
+    void rmsnorm(int in, int out, const TensorRef* weight, float offset, int64_t group) override;
+    void layernorm(int in, int out, const TensorRef* weight, const TensorRef* bias) override;
+    void matmul(const MatmulCall& m) override;
+    void rope(int buf) override;
+    void attention(int q, int k, int v, int out, int layer, int64_t window) override;
+    void glu(Glu kind, int gate, int up, int out) override;
+    void add(int a, int b, int out) override;
+    void softcap(int in, int out, float cap) override;
+    bool begin_head(std::span<const int> inputs) override;
+    void push(std::string label, Step run) { steps_.push_back({lowering_head_, std::move(label), std::move(run)}); }
+    int64_t cols(int id) const { return p_.buffers[size_t(id)].cols; }
     void gemm(const DeviceWeight& w, const float* x, float* y, int T);
     void keep_f16_copies();
     // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
@@ -136,11 +148,13 @@ private:
     std::vector<cudaEvent_t> events_;
     int64_t profile_tokens_ = 0;
     std::vector<int> head_inputs_;
+    bool lowering_head_ = false;   // the steps being lowered belong to the output head
+    std::vector<int> rotated_;     // buffers a rope call named, for the next attention call
     std::unordered_map<int, cudaGraphExec_t> decode_graphs_;  // by rows
     std::vector<float> all_;           // logits gathered over chunks
 };
 
-CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks)
+CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks, CompiledForward compiled)
     : p_(std::move(program)), n_ctx_(n_ctx), kv_blocks_(kv_blocks) {
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
     const int64_t own = (n_ctx + kKvBlockSize - 1) / kKvBlockSize;
@@ -182,7 +196,11 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
     d_inv_freq_ = static_cast<float*>(mem_.alloc(p_.rope.inv_freq.size() * sizeof(float)));
     FORGE_CUDA(cudaMemcpy(d_inv_freq_, p_.rope.inv_freq.data(), p_.rope.inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
-    lower();
+    if (compiled.fn)
+        compiled.fn(*this, compiled.weights);
+    else
+        emit_program(p_, *this);
+    if (!rotated_.empty()) throw Error("CUDA executor: a rope op that does not feed attention");
     if (const char* env = std::getenv("FORGE_CUDA_PROFILE"); env && *env == '1') {
         profile_ = true;
         profile_ms_.assign(steps_.size(), 0.0);
@@ -319,64 +337,60 @@ void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) 
                  "cublasGemmEx");
 }
 
-// One matmul op, with what follows it folded in where the matvec kernel can: SwiGLU/GeGLU of a
-// gate/up pair, or the residual add of a single output.
-void CudaExecutor::lower_matmul(size_t& i) {
-    const Op& op = p_.ops[i];
+bool CudaExecutor::begin_head(std::span<const int> inputs) {
+    lowering_head_ = true;
+    head_inputs_.assign(inputs.begin(), inputs.end());
+    return true;  // run_staged skips the head's steps when no row is wanted
+}
+
+// One matmul with its folded SwiGLU/GeGLU or residual add: the matvec kernel for a few rows (one
+// launch when the parts share a type), else GEMMs and separate kernels.
+void CudaExecutor::matmul(const MatmulCall& m) {
     const ModelConfig& c = p_.config;
-    std::vector<MatmulOut> parts{{op.weight, op.bias, op.out}};
-    parts.insert(parts.end(), op.fused.begin(), op.fused.end());
+    std::vector<MatmulPart> parts(m.parts, m.parts + m.n_parts);
     std::vector<const DeviceWeight*> w;  // map entries: keep_f16_copies() fills them in later
     std::vector<const float*> bias;
-    for (const MatmulOut& m : parts) {
-        w.push_back(&weight(m.weight));
-        bias.push_back(small(m.bias));
+    for (const MatmulPart& part : parts) {
+        w.push_back(&weight(part.weight));
+        bias.push_back(small(part.bias));
     }
     bool same_type = true;
     for (const DeviceWeight* x : w) same_type &= x->type == w[0]->type;
-    const Op* next = i + 1 < p_.ops.size() ? &p_.ops[i + 1] : nullptr;
-    bool glu = false, accumulate = false;
-    if (next && parts.size() == 2 && same_type && (next->kind == OpKind::swiglu || next->kind == OpKind::geglu) &&
-        next->in == std::vector<int>{parts[0].out, parts[1].out} && next->out == parts[0].out && w[0]->n_out == w[1]->n_out) {
-        glu = true;
-        ++i;
-    } else if (next && parts.size() == 1 && next->kind == OpKind::add && next->in.size() == 2 && next->in[1] == op.out &&
-               next->out == next->in[0]) {
-        accumulate = true;
-        parts[0].out = next->out;
-        ++i;
-    }
-    const bool geglu = glu && next->kind == OpKind::geglu;
-    const float* norm = op.norm ? small(op.norm, op.norm_offset) : nullptr;
-    const int k = int(p_.buffers[size_t(op.in[0])].cols), in = op.in[0];
-    const int proj = op.out;  // where a GEMM writes before the folded add
-    std::string label = fmt::format("matmul {}", p_.buffers[size_t(op.out)].name);
-    for (const MatmulOut& f : op.fused) label += "+" + p_.buffers[size_t(f.out)].name;
+    const bool accumulate = m.residual >= 0, geglu = m.glu == Glu::geglu;
+    const bool glu_in_matvec = m.glu != Glu::none && same_type;
+    const int proj = parts[0].out;  // where the product goes before the folded add
+    if (accumulate) parts[0].out = m.residual;
+    const float* norm = m.norm ? small(m.norm, m.norm_offset) : nullptr;
+    const int k = int(cols(m.in)), in = m.in;
+    std::string label = fmt::format("matmul {}", p_.buffers[size_t(proj)].name);
+    for (int p = 1; p < m.n_parts; ++p) label += "+" + p_.buffers[size_t(parts[size_t(p)].out)].name;
     if (norm) label += " (norm)";
-    if (glu) label += geglu ? " geglu" : " swiglu";
+    if (m.glu != Glu::none) label += geglu ? " geglu" : " swiglu";
     if (accumulate) label += " +residual";
-    steps_.push_back({op.head, label, [=, this](int T) {
+    push(label, [=, this](int T) {
+        const int64_t n = int64_t(T) * w[0]->n_out;
         if (T <= matvec_rows_) {
-            // One launch when the parts share a type, else one per part.
             for (size_t first = 0; first < parts.size();) {
-                const size_t n = same_type ? parts.size() : 1;
-                cuda::Matvec m{};
-                m.n_parts = int(n);
-                for (size_t p = 0; p < n; ++p) {
+                const size_t count = same_type ? parts.size() : 1;
+                cuda::Matvec mv{};
+                mv.n_parts = int(count);
+                for (size_t p = 0; p < count; ++p) {
                     const DeviceWeight& d = *w[first + p];
-                    m.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out),
-                                 accumulate};
+                    mv.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out),
+                                  accumulate};
                 }
-                m.k = k;
-                m.x = buf(in);
-                m.norm = norm;
-                m.norm_offset = 0;  // already added to the uploaded weight
-                m.eps = c.norm_eps;
-                m.swiglu = glu && !geglu;
-                m.geglu = geglu;
-                cuda::matvec(m, T, stream_);
-                first += n;
+                mv.k = k;
+                mv.x = buf(in);
+                mv.norm = norm;
+                mv.norm_offset = 0;  // already added to the uploaded weight
+                mv.eps = c.norm_eps;
+                mv.swiglu = glu_in_matvec && !geglu;
+                mv.geglu = glu_in_matvec && geglu;
+                cuda::matvec(mv, T, stream_);
+                first += count;
             }
+            if (m.glu != Glu::none && !glu_in_matvec)
+                (geglu ? cuda::geglu : cuda::swiglu)(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
             return;
         }
         const float* x = buf(in);
@@ -389,94 +403,84 @@ void CudaExecutor::lower_matmul(size_t& i) {
             gemm(*w[p], x, y, T);
             if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p]->n_out), stream_);
         }
-        const int64_t n = int64_t(T) * w[0]->n_out;
-        if (glu && geglu) cuda::geglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
-        if (glu && !geglu) cuda::swiglu(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
+        if (m.glu != Glu::none) (geglu ? cuda::geglu : cuda::swiglu)(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
         if (accumulate) cuda::add(buf(parts[0].out), buf(proj), buf(parts[0].out), n, stream_);
-    }});
+    });
 }
 
-void CudaExecutor::lower() {
+void CudaExecutor::embed(const TensorRef* table, int out, float alpha) {
+    const DeviceWeight& w = weight(table);
+    float* o = buf(out);
+    const int n = int(cols(out));
+    push("embed", [=, this](int T) { cuda::embed(w.type, w.data, w.row_bytes, w.scales, d_tokens_, o, T, n, alpha, stream_); });
+}
+
+void CudaExecutor::rmsnorm(int in, int out, const TensorRef* weight_t, float offset, int64_t group) {
+    const float* w = small(weight_t, offset);
+    const float* x = buf(in);
+    float* o = buf(out);
+    const int64_t n = cols(out);
+    const int g = int(group ? group : n);
+    const float eps = p_.config.norm_eps;
+    push("rmsnorm", [=, this](int T) { cuda::rmsnorm(x, w, 0.0f, o, int(T * n / g), g, eps, stream_); });
+}
+
+void CudaExecutor::layernorm(int in, int out, const TensorRef* weight_t, const TensorRef* bias_t) {
+    const float *w = small(weight_t), *b = small(bias_t), *x = buf(in);
+    float* o = buf(out);
+    const int n = int(cols(out));
+    const float eps = p_.config.norm_eps;
+    push("layernorm", [=, this](int T) { cuda::layernorm(x, w, b, o, T, n, eps, stream_); });
+}
+
+// RoPE runs inside the attention step (with the cache write): only noted here.
+void CudaExecutor::rope(int b) { rotated_.push_back(b); }
+
+void CudaExecutor::attention(int q, int k, int v, int out, int layer_index, int64_t window) {
     const ModelConfig& c = p_.config;
-    for (size_t i = 0; i < p_.ops.size(); ++i) {
-        const Op& op = p_.ops[i];
-        if (op.head && head_inputs_.empty()) head_inputs_ = op.in;
-        const int64_t cols = p_.buffers[size_t(op.out)].cols;
-        float* out = buf(op.out);
-        const float* in0 = op.in.empty() ? nullptr : buf(op.in[0]);
-        switch (op.kind) {
-            case OpKind::embed: {
-                const DeviceWeight& w = weight(op.weight);
-                const float alpha = op.alpha;
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    cuda::embed(w.type, w.data, w.row_bytes, w.scales, d_tokens_, out, T, int(cols), alpha, stream_);
-                }});
-                break;
-            }
-            case OpKind::rmsnorm: {
-                const float* w = small(op.weight, op.alpha);
-                const int group = int(op.group ? op.group : cols);
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    cuda::rmsnorm(in0, w, 0.0f, out, int(T * cols / group), group, c.norm_eps, stream_);
-                }});
-                break;
-            }
-            case OpKind::layernorm: {
-                const float *w = small(op.weight), *b = small(op.bias);
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::layernorm(in0, w, b, out, T, int(cols), c.norm_eps, stream_); }});
-                break;
-            }
-            case OpKind::matmul: lower_matmul(i); break;
-            case OpKind::rope: {
-                // RoPE runs inside the attention step (with the cache write); check the pattern.
-                const Op* a = &op;
-                while (a->kind == OpKind::rope) ++a;
-                if (a->kind != OpKind::attention || (op.out != a->in[0] && op.out != a->in[1]))
-                    throw Error("CUDA executor: a rope op that does not feed attention");
-                break;
-            }
-            case OpKind::attention: {
-                const size_t layer = size_t(op.layer) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
-                const bool rotate = i > 0 && p_.ops[i - 1].kind == OpKind::rope;
-                const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_};
-                cuda::RopeKv r{buf(op.in[0]), buf(op.in[1]), buf(op.in[2]), k_cache_ + layer, v_cache_ + layer, pages, d_inv_freq_,
-                               rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
-                               rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
-                cuda::Attention a{buf(op.in[0]), k_cache_ + layer, v_cache_ + layer, out, pages, int(c.n_head), int(c.n_head_kv),
-                                  int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(op.window), false, r};
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    if (decode_) {  // RoPE and the cache write inside the attention kernel
-                        cuda::Attention fused = a;
-                        fused.fused_rope = true;
-                        cuda::attention(fused, T, stream_);
-                        return;
-                    }
-                    cuda::rope_kv(r, T, stream_);
-                    cuda::attention(a, T, stream_);
-                }});
-                break;
-            }
-            case OpKind::swiglu:
-            case OpKind::geglu: {
-                const float* b = buf(op.in[1]);
-                const bool gelu = op.kind == OpKind::geglu;
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) {
-                    (gelu ? cuda::geglu : cuda::swiglu)(in0, b, out, T * cols, stream_);
-                }});
-                break;
-            }
-            case OpKind::add: {
-                const float* b = buf(op.in[1]);
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::add(in0, b, out, T * cols, stream_); }});
-                break;
-            }
-            case OpKind::softcap: {
-                const float cap = op.alpha;
-                steps_.push_back({op.head, op_name(op.kind), [=, this](int T) { cuda::softcap(in0, out, cap, T * cols, stream_); }});
-                break;
-            }
+    const bool rotate = !rotated_.empty();
+    for (int b : rotated_)
+        if (b != q && b != k) throw Error("CUDA executor: a rope op that does not feed attention");
+    rotated_.clear();
+    const size_t layer = size_t(layer_index) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
+    const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_};
+    cuda::RopeKv r{buf(q), buf(k), buf(v), k_cache_ + layer, v_cache_ + layer, pages, d_inv_freq_,
+                   rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
+                   rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
+    cuda::Attention a{buf(q), k_cache_ + layer, v_cache_ + layer, buf(out), pages, int(c.n_head), int(c.n_head_kv),
+                      int(c.head_dim), p_.attn_scale, c.attn_logit_softcap, int(window), false, r};
+    push("attention", [=, this](int T) {
+        if (decode_) {  // RoPE and the cache write inside the attention kernel
+            cuda::Attention fused = a;
+            fused.fused_rope = true;
+            cuda::attention(fused, T, stream_);
+            return;
         }
-    }
+        cuda::rope_kv(r, T, stream_);
+        cuda::attention(a, T, stream_);
+    });
+}
+
+void CudaExecutor::glu(Glu kind, int gate, int up, int out) {
+    const float *g = buf(gate), *u = buf(up);
+    float* o = buf(out);
+    const int64_t n = cols(out);
+    push(kind == Glu::geglu ? "geglu" : "swiglu",
+         [=, this](int T) { (kind == Glu::geglu ? cuda::geglu : cuda::swiglu)(g, u, o, T * n, stream_); });
+}
+
+void CudaExecutor::add(int a, int b, int out) {
+    const float *x = buf(a), *y = buf(b);
+    float* o = buf(out);
+    const int64_t n = cols(out);
+    push("add", [=, this](int T) { cuda::add(x, y, o, T * n, stream_); });
+}
+
+void CudaExecutor::softcap(int in, int out, float cap) {
+    const float* x = buf(in);
+    float* o = buf(out);
+    const int64_t n = cols(out);
+    push("softcap", [=, this](int T) { cuda::softcap(x, o, cap, T * n, stream_); });
 }
 
 void CudaExecutor::stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks) {
@@ -595,8 +599,9 @@ std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs
 
 }  // namespace
 
-std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device, int64_t kv_blocks) {
-    return std::make_unique<CudaExecutor>(std::move(program), n_ctx, device, kv_blocks);
+std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device, int64_t kv_blocks,
+                                             CompiledForward compiled) {
+    return std::make_unique<CudaExecutor>(std::move(program), n_ctx, device, kv_blocks, compiled);
 }
 
 }  // namespace forge

@@ -10,11 +10,14 @@
 #include <memory>
 
 #include "backend/executor.h"
+#include "backend/op_sink.h"
 
 namespace forge {
 
 // Throws forge::Error when forge was built without CUDA or the device cannot be used.
 // kv_blocks: blocks of 16 positions in the paged cache; 0 = enough for one sequence of n_ctx.
-std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device = 0, int64_t kv_blocks = 0);
+// compiled: lower this forward function (forge compile) rather than the Program's ops.
+std::unique_ptr<Executor> make_cuda_executor(Program program, int64_t n_ctx, int device = 0, int64_t kv_blocks = 0,
+                                             CompiledForward compiled = {});
 
 }  // namespace forge

@@ -4,7 +4,7 @@
 
 namespace forge {
 
-std::unique_ptr<Executor> make_cuda_executor(Program, int64_t, int, int64_t) {
+std::unique_ptr<Executor> make_cuda_executor(Program, int64_t, int, int64_t, CompiledForward) {
     throw Error("this forge was built without CUDA (--device cpu, or rebuild where nvcc is installed)");
 }
 
