@@ -36,5 +36,6 @@ void add_perplexity(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_batched_bench(CLI::App& app);
+void add_compile(CLI::App& app);  // and export-weights
 
 }  // namespace forge::cli

@@ -4,7 +4,7 @@
 // residual add into the single matmul before it.
 #pragma once
 
-#include "backend/op_sink.h"
+#include "forge/op_sink.h"
 #include "plan/program.h"
 
 namespace forge {

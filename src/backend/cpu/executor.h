@@ -18,7 +18,7 @@
 #include "backend/cpu/rope.h"
 #include "backend/cpu/thread_pool.h"
 #include "backend/executor.h"
-#include "backend/op_sink.h"
+#include "forge/op_sink.h"
 #include "format/ggml_type.h"
 #include "plan/program.h"
 

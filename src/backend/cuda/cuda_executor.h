@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "backend/executor.h"
-#include "backend/op_sink.h"
+#include "forge/op_sink.h"
 
 namespace forge {
 

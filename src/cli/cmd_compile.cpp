@@ -1,0 +1,147 @@
+// forge compile -m MODEL -o DIR [--target cpu|cuda] [--name NAME] [-c CTX] [--run [-p TEXT] [-n N]]
+//   writes the model's Program as C++ (compile/codegen.h) next to a copy of forgellm's runtime
+//   (forge-sdk/: headers and archives) and builds it with CMake into DIR/NAME.
+// forge export-weights -m MODEL -o FILE
+//   writes the weights file that binary reads (compile/weights_file.h).
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "compile/codegen.h"
+#include "compile/weights_file.h"
+#include "model/model_source.h"
+#include "model/weights.h"
+#include "util/error.h"
+
+namespace forge::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CompileArgs {
+    std::string model, out, target = "cpu", name, prompt = "Once upon a time";
+    int64_t n_ctx = 0;
+    int n_predict = 64;
+    bool run = false;
+};
+
+struct ExportArgs {
+    std::string model, out;
+};
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+void run_command(const std::string& cmd, const std::string& what) {
+    fmt::print(stderr, "compile: {}\n", cmd);
+    std::fflush(stderr);
+    if (std::system(cmd.c_str()) != 0) throw Error(fmt::format("{} failed (the command above)", what));
+}
+
+// The binary's default name: the model file's stem, reduced to letters, digits, '_' and '-'.
+std::string default_name(const std::string& model) {
+    std::string stem = fs::path(model).filename().string();
+    if (const size_t dot = stem.rfind('.'); dot != std::string::npos && dot > 0 && !fs::is_directory(model)) stem.resize(dot);
+    std::string name;
+    for (char c : stem) name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+    if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0]))) name = "model_" + name;
+    return name;
+}
+
+// Where forge's own build left the runtime for compiled models (FORGE_SDK overrides).
+fs::path sdk_dir() {
+    if (const char* env = std::getenv("FORGE_SDK"); env && *env) return env;
+    return FORGE_SDK_DIR;
+}
+
+std::vector<const TensorRef*> export_weights(const Program& p, const std::string& path) {
+    const auto tensors = program_tensors(p);
+    write_weights_file(path, tensors, [&](size_t done, size_t total) {
+        if (done % 16 == 0 || done == total) draw_progress(done, total, "writing " + tensors[done - 1]->name);
+    });
+    return tensors;
+}
+
+void compile(const CompileArgs& a) {
+    if (a.target != "cpu" && a.target != "cuda") throw UsageError(fmt::format("--target '{}': expected cpu or cuda", a.target));
+#ifndef FORGE_HAVE_CUDA
+    if (a.target == "cuda") throw UsageError("--target cuda: this forge was built without CUDA (rebuild where nvcc is installed)");
+#endif
+    const std::string name = a.name.empty() ? default_name(a.model) : a.name;
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+            throw UsageError(fmt::format("--name '{}': use letters, digits, '_' and '-'", name));
+    const fs::path sdk = sdk_dir();
+    if (!fs::exists(sdk / "forge_sdk.cmake"))
+        throw Error(fmt::format("{}: forgellm's runtime for compiled models is not there (set FORGE_SDK to build/<preset>/sdk)", sdk.string()));
+    const auto src = ModelSource::open(a.model);
+    const int64_t n_ctx = default_context(src, a.n_ctx);
+    const ModelWeights weights = bind_weights(src);
+    const Program p = build_program(src.config(), weights, {n_ctx, true});
+    const auto tensors = program_tensors(p);
+    const fs::path dir = a.out;
+    fs::create_directories(dir);
+    const std::string source = fs::absolute(a.model).lexically_normal().string();
+    for (const GeneratedFile& f : generate_sources(p, tensors, {name, source, a.target, n_ctx})) {
+        std::ofstream(dir / f.path, std::ios::binary) << f.text;
+        fmt::print(stderr, "compile: wrote {}\n", (dir / f.path).string());
+    }
+    fs::remove_all(dir / "forge-sdk");
+    fs::copy(sdk, dir / "forge-sdk", fs::copy_options::recursive);
+    const fs::path build = dir / "build";
+    const bool ninja = std::system("command -v ninja > /dev/null 2>&1") == 0;
+    run_command(fmt::format("cmake -S {} -B {} {} -DCMAKE_BUILD_TYPE=Release > {} 2>&1 || (cat {} >&2; false)", shell_quote(dir.string()),
+                            shell_quote(build.string()), ninja ? "-G Ninja" : "", shell_quote((dir / "configure.log").string()),
+                            shell_quote((dir / "configure.log").string())),
+                "configuring");
+    run_command(fmt::format("cmake --build {} >&2", shell_quote(build.string())), "building");
+    fs::copy_file(build / name, dir / name, fs::copy_options::overwrite_existing);
+    fmt::print(stderr, "compile: built {} ({:.1f} MiB)\n", (dir / name).string(), double(fs::file_size(dir / name)) / (1 << 20));
+    if (!a.run) {
+        fmt::print(stderr, "compile: run it with its weights: forge export-weights -m {} -o {}/weights.bin && {}/{} {}/weights.bin {} \"Once upon a time\"\n",
+                   a.model, dir.string(), dir.string(), name, dir.string(), a.model);
+        return;
+    }
+    const fs::path wfile = dir / "weights.bin";
+    export_weights(p, wfile.string());
+    run_command(fmt::format("{} {} {} {} -n {}", shell_quote((dir / name).string()), shell_quote(wfile.string()), shell_quote(a.model),
+                            shell_quote(a.prompt), a.n_predict),
+                "running the binary");
+}
+
+}  // namespace
+
+void add_compile(CLI::App& app) {
+    auto a = std::make_shared<CompileArgs>();
+    auto* cmd = app.add_subcommand("compile", "Compile a model into a self-contained binary (C++ with its dimensions baked in)");
+    cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face directory")->required();
+    cmd->add_option("-o,--output", a->out, "Folder for the sources, the build and the binary")->required();
+    cmd->add_option("--target", a->target, "cpu or cuda")->capture_default_str();
+    cmd->add_option("--name", a->name, "The binary's name (default: the model file's)");
+    cmd->add_option("-c,--ctx-size", a->n_ctx, "The largest context the binary runs (default: the model's, at most 4096)");
+    cmd->add_flag("--run", a->run, "Then export the weights into the folder and generate from -p");
+    cmd->add_option("-p,--prompt", a->prompt, "--run: prompt")->capture_default_str();
+    cmd->add_option("-n,--n-predict", a->n_predict, "--run: tokens to generate")->capture_default_str();
+    cmd->callback([a] { compile(*a); });
+
+    auto e = std::make_shared<ExportArgs>();
+    auto* exp = app.add_subcommand("export-weights", "Write a model's weights as the file its compiled binary reads with one mmap");
+    exp->add_option("-m,--model", e->model, "GGUF file or Hugging Face directory")->required();
+    exp->add_option("-o,--output", e->out, "The weights file to write")->required();
+    exp->callback([e] {
+        const auto src = ModelSource::open(e->model);
+        const ModelWeights weights = bind_weights(src);
+        const auto tensors = export_weights(build_program(src.config(), weights, {default_context(src, 0), true}), e->out);
+        fmt::print(stderr, "export-weights: {} tensors, {:.1f} MiB in {}\n", tensors.size(), double(fs::file_size(e->out)) / (1 << 20), e->out);
+    });
+}
+
+}  // namespace forge::cli

@@ -1,0 +1,48 @@
+#include "cli/run_text.h"
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "runtime/chat_template.h"
+#include "runtime/generate.h"
+#include "util/error.h"
+
+namespace forge::cli {
+
+void add_text_args(CLI::App* cmd, TextArgs& a) {
+    cmd->add_option("-n,--n-predict", a.n_predict, "Tokens to generate")->capture_default_str();
+    cmd->add_flag("--chat", a.chat, "Wrap the prompt as a user message in the model's chat template");
+    add_sampling_args(cmd, a.sampling);
+}
+
+std::vector<int32_t> prompt_tokens(const Tokenizer& tok, const std::string& template_source, const TextArgs& a) {
+    if (!a.chat) return tok.encode(a.prompt, true);
+    const auto tmpl = load_chat_template(template_source);
+    if (!tmpl) throw Error(fmt::format("{}: the model has no chat template (--chat)", template_source));
+    const nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", a.prompt}}});
+    const std::string text = render_chat(*tmpl, {&messages, nullptr, true, tok.bos() >= 0 ? tok.piece(tok.bos(), true) : "",
+                                                 tok.eos() >= 0 ? tok.piece(tok.eos(), true) : "", nullptr});
+    return tok.encode(text, false);  // a template that writes BOS itself must not get a second one
+}
+
+void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> prompt, const TextArgs& a) {
+    if (int64_t(prompt.size()) >= ex.n_ctx())
+        throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), ex.n_ctx()));
+    Sampler sampler(a.sampling.resolve());
+    if (!a.chat) fmt::print("{}", a.prompt);
+    std::fflush(stdout);
+    int64_t pos = 0;
+    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos};
+    const auto r = generate(ex, tok, sampler, prompt, pos, opts, [](std::string_view s) {
+        fmt::print("{}", s);
+        std::fflush(stdout);
+    });
+    fmt::print("\n");
+    fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.1f} tok/s) | generation: {} tokens in {:.3f} s ({:.1f} tok/s) | {}\n",
+               r.n_prompt, r.prompt_seconds, double(r.n_prompt) / r.prompt_seconds, r.n_generated, r.gen_seconds,
+               r.n_generated ? double(r.n_generated) / r.gen_seconds : 0.0, ex.describe());
+}
+
+}  // namespace forge::cli

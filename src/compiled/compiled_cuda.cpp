@@ -1,0 +1,13 @@
+// A compiled model on CUDA device 0.
+#include "backend/cuda/cuda_executor.h"
+#include "compiled/compiled_main.h"
+
+namespace forge {
+
+int compiled_main_cuda(int argc, char** argv, const CompiledModel& model) {
+    return compiled_main(argc, argv, model, [](Program p, int64_t n_ctx, int64_t kv_blocks, int, CompiledForward f) {
+        return make_cuda_executor(std::move(p), n_ctx, 0, kv_blocks, f);
+    });
+}
+
+}  // namespace forge

@@ -1,0 +1,133 @@
+#include "compiled/compiled_main.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli/app_main.h"
+#include "cli/run_text.h"
+#include "cli/serve_model.h"
+#include "compile/weights_file.h"
+#include "model/config.h"
+#include "util/error.h"
+
+namespace forge {
+
+namespace {
+
+ModelConfig to_config(const CompiledConfig& c, const char* name) {
+    ModelConfig m;
+    m.arch = arch_from_gguf_name(c.arch, name);
+    m.name = name;
+    m.n_vocab = c.n_vocab;
+    m.n_ctx_train = c.n_ctx_train;
+    m.n_embd = c.n_embd;
+    m.n_layer = c.n_layer;
+    m.n_head = c.n_head;
+    m.n_head_kv = c.n_head_kv;
+    m.head_dim = c.head_dim;
+    m.n_ff = c.n_ff;
+    m.norm_eps = c.norm_eps;
+    m.layer_norm = c.layer_norm;
+    m.rope_freq_base = c.rope_freq_base;
+    m.rope_dim = c.rope_dim;
+    m.rope_style = c.rope_neox ? RopeStyle::neox : RopeStyle::normal;
+    m.sliding_window = c.sliding_window;
+    m.tied_embeddings = c.tied_embeddings;
+    m.final_logit_softcap = c.final_logit_softcap;
+    m.attn_logit_softcap = c.attn_logit_softcap;
+    m.query_scale = c.query_scale;
+    m.norm_weight_offset = c.norm_weight_offset;
+    return m;
+}
+
+std::string describe(GgmlType type, std::span<const int64_t> ne) {
+    return fmt::format("{} [{}]", ggml_type_name(type), fmt::join(ne, ", "));
+}
+
+struct Args {
+    std::string weights, tokenizer;
+    cli::TextArgs text;
+    int64_t n_ctx = 0;
+    int threads = 0;
+    bool serve = false;
+    cli::ServeArgs server;
+    int64_t kv_tokens = 0;
+};
+
+void run(const Args& a, const CompiledModel& m, const CompiledExecutorFactory& make) {
+    if (a.serve) cli::check_serve_args(a.server);
+    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
+    const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : m.n_ctx;
+    if (n_ctx > m.n_ctx)
+        throw UsageError(fmt::format("-c {}: this binary was compiled for contexts up to {} (forge compile -c)", n_ctx, m.n_ctx));
+    const WeightsFile weights(a.weights);
+    check_compiled_weights(m, weights.tensors(), a.weights);
+    std::vector<const TensorRef*> w;
+    for (const TensorRef& t : weights.tensors()) w.push_back(&t);
+    const Tokenizer tok = Tokenizer::open(a.tokenizer);
+    // A tokenizer.json's chat template lives in its folder's tokenizer_config.json.
+    const std::string template_source =
+        a.tokenizer.ends_with(".json") ? std::filesystem::path(a.tokenizer).parent_path().string() : a.tokenizer;
+    if (a.serve) {
+        const int64_t kv_tokens = a.kv_tokens > 0 ? std::max(a.kv_tokens, n_ctx) : 4 * n_ctx;
+        auto ex = make(compiled_program(m), n_ctx, (kv_tokens + 15) / 16, a.threads, {m.forward, w.data()});
+        cli::serve_executor(*ex, tok, template_source, m.name, a.server);
+        return;
+    }
+    const std::vector<int32_t> prompt = cli::prompt_tokens(tok, template_source, a.text);
+    auto ex = make(compiled_program(m), n_ctx, 0, a.threads, {m.forward, w.data()});
+    cli::run_text(*ex, tok, prompt, a.text);
+}
+
+}  // namespace
+
+Program compiled_program(const CompiledModel& m) {
+    Program p;
+    p.config = to_config(m.config, m.name);
+    p.config.validate(m.name);
+    p.rope.inv_freq.assign(m.rope_inv_freq, m.rope_inv_freq + m.n_rope_freq);
+    p.rope.mscale = m.rope_mscale;
+    p.attn_scale = m.attn_scale;
+    for (int i = 0; i < m.n_buffers; ++i) p.buffers.push_back({m.buffers[i].name, m.buffers[i].cols});
+    p.logits = m.logits;
+    return p;
+}
+
+void check_compiled_weights(const CompiledModel& m, const std::vector<TensorRef>& file, const std::string& path) {
+    const std::string fix = fmt::format("export the weights of the model it was compiled from: forge export-weights -m {} -o {}", m.source, path);
+    if (int64_t(file.size()) != m.n_tensors)
+        throw Error(fmt::format("{}: {} tensors, but this binary ({}) expects {}; {}", path, file.size(), m.name, m.n_tensors, fix));
+    for (int i = 0; i < m.n_tensors; ++i) {
+        const CompiledTensor& want = m.tensors[i];
+        const TensorRef& got = file[size_t(i)];
+        const std::span<const int64_t> want_ne(want.ne, size_t(want.n_dims));
+        if (got.name != want.name || uint32_t(got.type) != want.type || !std::equal(got.ne.begin(), got.ne.end(), want_ne.begin(), want_ne.end()))
+            throw Error(fmt::format("{}: tensor {} is {} {}, but this binary expects {} {}; {}", path, i, got.name, describe(got.type, got.ne),
+                                    want.name, describe(GgmlType(want.type), want_ne), fix));
+    }
+}
+
+int compiled_main(int argc, char** argv, const CompiledModel& m, const CompiledExecutorFactory& make) {
+    const std::string prog = std::filesystem::path(argv[0]).filename().string();
+    CLI::App app{fmt::format("{}: {} compiled by forge for {} ({} layers, {} embedding, {} vocabulary)", prog, m.name, m.target,
+                             m.config.n_layer, m.config.n_embd, m.config.n_vocab)};
+    app.name(prog);
+    auto a = std::make_shared<Args>();
+    app.add_option("weights", a->weights, "The weights file (forge export-weights)")->required();
+    app.add_option("tokenizer", a->tokenizer, "The model's GGUF, a tokenizer.json or a Hugging Face directory")->required();
+    app.add_option("prompt", a->text.prompt, "Prompt")->capture_default_str();
+    app.add_option("-c,--ctx-size", a->n_ctx, fmt::format("Context size (at most the compiled {})", m.n_ctx));
+    app.add_option("-t,--threads", a->threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
+    cli::add_text_args(&app, a->text);
+    app.add_flag("--serve", a->serve, "Serve the OpenAI API instead of generating once");
+    app.add_option("--kv-tokens", a->kv_tokens, "--serve: tokens the paged KV cache holds (default: 4x the context)");
+    cli::add_serve_args(&app, a->server);
+    app.callback([&] {
+        if (a->serve) cli::block_stop_signals();  // before any thread starts
+        run(*a, m, make);
+    });
+    return cli::run_app(app, argc, argv, prog.c_str());
+}
+
+}  // namespace forge
