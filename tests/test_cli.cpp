@@ -2,7 +2,6 @@
 // error naming the file with exit code 1.
 #include <cstdio>
 #include <fstream>
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,29 +12,16 @@
 namespace forge {
 namespace {
 
-struct Result {
-    int code;
-    std::string out;  // stdout and stderr together
-};
+using Result = test::CommandResult;
 
 Result forge(const std::string& args) {
-    const std::string cmd = std::string(FORGE_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) throw std::runtime_error("popen failed");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+    std::string cmd = FORGE_BIN;
+    cmd.push_back(' ');
+    cmd.append(args);
+    return test::run_command(cmd);
 }
 
-// Shell-quoted path. (Built with append: GCC 12 warns falsely on "'" + std::string + "'".)
-std::string q(const std::filesystem::path& p) {
-    std::string s = "'";
-    s.append(p.string());
-    s.push_back('\'');
-    return s;
-}
+std::string q(const std::filesystem::path& p) { return test::shell_quote(p); }
 
 TEST(Cli, InfoOnStories260K) {
     FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace forge::test {
@@ -28,6 +30,26 @@ std::filesystem::path temp_dir() {
     auto p = root / std::to_string(n++);
     std::filesystem::create_directories(p);
     return p;
+}
+
+CommandResult run_command(const std::string& cmd, bool with_stderr) {
+    std::string full = cmd;
+    full.append(with_stderr ? " 2>&1" : " 2>/dev/null");
+    FILE* p = popen(full.c_str(), "r");
+    if (!p) throw std::runtime_error("popen failed");
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+// (Built with append: GCC 12 warns falsely on "'" + std::string + "'".)
+std::string shell_quote(const std::filesystem::path& p) {
+    std::string s = "'";
+    s.append(p.string());
+    s.push_back('\'');
+    return s;
 }
 
 std::vector<uint8_t> read_file(const std::filesystem::path& p) {

@@ -18,6 +18,14 @@ bool have_shared(const std::string& rel);
 std::filesystem::path temp_dir();
 std::vector<uint8_t> read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::vector<uint8_t>& bytes);
+// A shell command's exit status and output (stdout, with stderr too when asked).
+struct CommandResult {
+    int code;
+    std::string out;
+};
+CommandResult run_command(const std::string& cmd, bool with_stderr = true);
+// A path single-quoted for the shell.
+std::string shell_quote(const std::filesystem::path& p);
 // ||a - b|| / ||b||, the relative L2 error of a against the reference b (same sizes).
 double rel_l2(std::span<const float> a, std::span<const float> b);
 // n values from N(0, sd^2), reproducible from seed.

@@ -4,10 +4,11 @@ import { spawn } from "node:child_process";
 export const FORGE_BIN = process.env.FORGE_BIN;
 export const MODEL = process.env.FORGE_MODEL;
 
-// Resolves to { url, proc, stderr(), stop() } once the server prints its address.
-export function startServer(extra = []) {
-  const args = ["serve", "-m", MODEL, "--port", "0", "-t", "2", ...extra];
-  const proc = spawn(FORGE_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+// Resolves to { url, proc, stderr(), stop() } once the server prints its address. command: the
+// server and its first arguments (default `forge serve -m MODEL`; a compiled binary's `--serve`).
+export function startServer(extra = [], command = [FORGE_BIN, "serve", "-m", MODEL]) {
+  const args = [...command.slice(1), "--port", "0", "-t", "2", ...extra];
+  const proc = spawn(command[0], args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("forge serve did not start:\n" + log)), 60000);
