@@ -1,6 +1,7 @@
 // forge compile and export-weights: the weights file's reader refuses what is malformed, and a
-// compiled cpu binary generates exactly what `forge run` does (greedy), on stories260K and on a
-// random Qwen2-shaped model; the generated sources build with -Werror.
+// compiled cpu binary generates exactly what `forge run` does (greedy), on stories260K, on
+// TinyStories-656K (safetensors, its tokenizer.json as the binary's tokenizer) and on a random
+// Qwen2-shaped model; the generated sources build with -Werror.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -90,12 +91,16 @@ class CompiledBinary : public testing::TestWithParam<std::string> {};
 
 // forge compile, export-weights, then the binary against forge run, both greedy.
 TEST_P(CompiledBinary, GeneratesWhatForgeRunDoes) {
-    std::filesystem::path model;
+    std::filesystem::path model, tokenizer;
     if (GetParam() == "stories260K") {
         FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-        model = test::shared_dir() / "models/stories260K/stories260K.gguf";
+        model = tokenizer = test::shared_dir() / "models/stories260K/stories260K.gguf";
+    } else if (GetParam() == "tinystories656K") {  // safetensors in, tokenizer.json as TOKENIZER
+        FORGE_REQUIRE_SHARED("models/tinystories-656K/model.safetensors");
+        model = test::shared_dir() / "models/tinystories-656K";
+        tokenizer = model / "tokenizer.json";
     } else {
-        model = tiny_qwen();
+        model = tokenizer = tiny_qwen();
     }
     const auto dir = test::temp_dir() / "out";
     const Result built = sh(forge_cmd("compile -m " + q(model) + " -o " + q(dir) + " --name m"), true);
@@ -109,7 +114,7 @@ TEST_P(CompiledBinary, GeneratesWhatForgeRunDoes) {
     ASSERT_EQ(exported.code, 0) << exported.out;
 
     const std::string prompt = "'Once upon a time'";
-    const Result ours = sh(q(dir / "m") + " " + q(dir / "weights.bin") + " " + q(model) + " " + prompt + " -n 40 --temp 0 -t 2");
+    const Result ours = sh(q(dir / "m") + " " + q(dir / "weights.bin") + " " + q(tokenizer) + " " + prompt + " -n 40 --temp 0 -t 2");
     const Result run = sh(forge_cmd("run -m " + q(model) + " -p " + prompt + " -n 40 --temp 0 -t 2 --device cpu"));
     ASSERT_EQ(ours.code, 0) << ours.out;
     ASSERT_EQ(run.code, 0) << run.out;
@@ -120,13 +125,13 @@ TEST_P(CompiledBinary, GeneratesWhatForgeRunDoes) {
     const auto other = test::temp_dir() / "other.gguf";
     test::write_tiny_model(other, "qwen3", 3);
     ASSERT_EQ(sh(forge_cmd("export-weights -m " + q(other) + " -o " + q(dir / "other.bin"))).code, 0);
-    const Result wrong = sh(q(dir / "m") + " " + q(dir / "other.bin") + " " + q(model) + " -n 4", true);
+    const Result wrong = sh(q(dir / "m") + " " + q(dir / "other.bin") + " " + q(tokenizer) + " -n 4", true);
     EXPECT_EQ(wrong.code, 1) << wrong.out;
     EXPECT_NE(wrong.out.find("expects"), std::string::npos) << wrong.out;
     EXPECT_NE(wrong.out.find("forge export-weights"), std::string::npos) << wrong.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, CompiledBinary, testing::Values("stories260K", "qwen2"));
+INSTANTIATE_TEST_SUITE_P(Models, CompiledBinary, testing::Values("stories260K", "tinystories656K", "qwen2"));
 
 // The cuda target builds wherever forge was built with CUDA (CI: compile only; tests labelled
 // cuda run it on the GPU machine).

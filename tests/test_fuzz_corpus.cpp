@@ -1,10 +1,11 @@
-// Replays thousands of mutated GGUF and safetensors files (seeded, so failures reproduce) plus the
-// checked-in fuzz seeds: each must parse or throw forge::FormatError — never crash, hang or throw
-// anything else. The libFuzzer targets in fuzz/ explore further in CI.
+// Replays thousands of mutated GGUF, safetensors and weights files (seeded, so failures
+// reproduce) plus the checked-in fuzz seeds: each must parse or throw forge::FormatError — never
+// crash, hang or throw anything else. The libFuzzer targets in fuzz/ explore further in CI.
 #include <filesystem>
 
 #include <gtest/gtest.h>
 
+#include "compile/weights_file.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "mutate.h"
@@ -55,9 +56,16 @@ TEST(FuzzCorpus, SafetensorsMutations) {
     replay(seeds, [](const std::vector<uint8_t>& b) { SafetensorsFile::parse(b, "mutated.safetensors"); }, 3000);
 }
 
+TEST(FuzzCorpus, WeightsFileMutations) {
+    const auto seeds = seeds_in("weights_file");
+    ASSERT_FALSE(seeds.empty()) << "fuzz/seeds/weights_file is missing";
+    replay(seeds, [](const std::vector<uint8_t>& b) { parse_weights_file(b, "mutated.bin"); }, 3000);
+}
+
 TEST(FuzzCorpus, SeedsParse) {
     for (const auto& s : seeds_in("gguf")) EXPECT_NO_THROW(GgufFile::parse(s, "seed.gguf"));
     for (const auto& s : seeds_in("safetensors")) EXPECT_NO_THROW(SafetensorsFile::parse(s, "seed.safetensors"));
+    for (const auto& s : seeds_in("weights_file")) EXPECT_NO_THROW(parse_weights_file(s, "seed.bin"));
 }
 
 }  // namespace
