@@ -2,7 +2,8 @@
 // output row, each lane reading eight weights at a time (16-byte loads for F32/F16, the block's
 // 16-bit pieces for Q8_0/Q4_0) and dequantising in registers, so every weight byte is read once
 // per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
-// add, and SwiGLU/GeGLU of a fused gate/up pair.
+// add, and SwiGLU/GeGLU of a fused gate/up pair. Q4_0 with one token, the common decode case, has
+// its own kernel reading whole blocks (matvec_q4_0_one).
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -129,6 +130,104 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     }
 }
 
+// Q4_0 for one token (decode), the common case: each lane reads whole 32-weight blocks (16 bytes
+// of quants and their scale), kQ4Unroll of them issued before any is used, so a warp keeps up to
+// 4 KiB of a row in flight (the generic kernel's eight-value chunks keep a quarter of that and
+// read each quant byte twice). The input, normalised once per block, sits in shared memory with
+// one pad float per 32 so that lanes reading different blocks hit different banks.
+constexpr int kQ4Unroll = 8;
+__device__ inline int padded(int i) { return i + i / 32; }
+
+__device__ inline float dot_q4_0(uint4 q, const float* x) {  // x: the block's 32 padded inputs
+    const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+    float sum = 0;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+        const int v = int((w[i / 4] >> (8 * (i % 4))) & 0xFF);
+        sum += float((v & 0xF) - 8) * x[i] + float((v >> 4) - 8) * x[i + 16];
+    }
+    return sum;
+}
+
+template <Glu G>
+__global__ void __launch_bounds__(kWarps * 32) matvec_q4_0_one(Matvec m) {
+    pdl_begin();
+    extern __shared__ float xs[];  // [k + k / 32]
+    __shared__ float partial[kWarps];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float ss = 0;
+    for (int i = threadIdx.x; i < m.k; i += kWarps * 32) {
+        const float v = m.x[i];
+        xs[padded(i)] = v;
+        ss += v * v;
+    }
+    if (m.norm) {
+        ss = warp_sum(ss);
+        if (lane == 0) partial[warp] = ss;
+        __syncthreads();
+        float total = 0;
+        for (int w = 0; w < kWarps; ++w) total += partial[w];
+        const float inv_rms = rsqrtf(total / float(m.k) + m.eps);
+        for (int i = threadIdx.x; i < m.k; i += kWarps * 32) xs[padded(i)] *= (m.norm[i] + m.norm_offset) * inv_rms;
+    }
+    __syncthreads();
+    int p = 0, j = blockIdx.x * kWarps + warp;
+    if (G == Glu::none) {
+        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
+        if (p >= m.n_parts) return;
+    } else if (j >= m.part[0].n_out) {
+        return;
+    }
+    const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+    const int nb = m.k / 32;
+    const uint4* qa = reinterpret_cast<const uint4*>(a.w + uint64_t(j) * a.row_bytes);
+    const uint16_t* da = a.scales + int64_t(j) * nb;
+    const uint4* qb = G == Glu::none ? nullptr : reinterpret_cast<const uint4*>(m.part[1].w + uint64_t(j) * m.part[1].row_bytes);
+    const uint16_t* db = G == Glu::none ? nullptr : m.part[1].scales + int64_t(j) * nb;
+    float acc = 0, acc2 = 0;
+    for (int b0 = lane; b0 < nb; b0 += 32 * kQ4Unroll) {
+        uint4 q[kQ4Unroll], q2[G == Glu::none ? 1 : kQ4Unroll];
+        float s[kQ4Unroll], s2[G == Glu::none ? 1 : kQ4Unroll];
+#pragma unroll
+        for (int u = 0; u < kQ4Unroll; ++u) {
+            const int b = b0 + 32 * u;
+            if (b < nb) {
+                q[u] = qa[b];
+                s[u] = half_bits(da[b]);
+                if constexpr (G != Glu::none) {
+                    q2[u] = qb[b];
+                    s2[u] = half_bits(db[b]);
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kQ4Unroll; ++u) {
+            const int b = b0 + 32 * u;
+            if (b >= nb) break;
+            const float* x = xs + 33 * b;
+            acc += s[u] * dot_q4_0(q[u], x);
+            if constexpr (G != Glu::none) acc2 += s2[u] * dot_q4_0(q2[u], x);
+        }
+    }
+    float v = warp_sum(acc);
+    if (a.bias) v += a.bias[j];
+    if (G != Glu::none) {
+        float u = warp_sum(acc2);
+        if (m.part[1].bias) u += m.part[1].bias[j];
+        v = activate(G, v) * u;
+    }
+    if (lane == 0) a.y[j] = a.accumulate ? a.y[j] + v : v;
+}
+
+// Whether matvec_q4_0_one takes this product: one token, every part Q4_0, the padded input
+// within the default 48 KiB of shared memory.
+bool q4_0_one(const Matvec& m, int T) {
+    if (T != 1 || m.k % 32 != 0 || size_t(m.k + m.k / 32) * sizeof(float) > 48 * 1024) return false;
+    for (int p = 0; p < m.n_parts; ++p)
+        if (m.part[p].type != GgmlType::q4_0) return false;
+    return true;
+}
+
 template <class R, int T>
 void launch_rows(const Matvec& m, int rows, cudaStream_t s) {
     const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
@@ -188,6 +287,14 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
     int rows = 0;
     for (int p = 0; p < m.n_parts; ++p) rows += m.part[p].n_out;
     if (m.swiglu || m.geglu) rows = m.part[0].n_out;
+    if (q4_0_one(m, T)) {
+        const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
+        const size_t smem = size_t(m.k + m.k / 32) * sizeof(float);
+        if (m.swiglu) launch_smem(matvec_q4_0_one<Glu::silu>, grid, block, smem, s, m);
+        else if (m.geglu) launch_smem(matvec_q4_0_one<Glu::gelu>, grid, block, smem, s, m);
+        else launch_smem(matvec_q4_0_one<Glu::none>, grid, block, smem, s, m);
+        return;
+    }
     switch (m.part[0].type) {
         case GgmlType::f32: return launch_type<ReadF32>(m, T, rows, s);
         case GgmlType::f16: return launch_type<ReadF16>(m, T, rows, s);
