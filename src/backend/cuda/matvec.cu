@@ -25,6 +25,18 @@ __device__ inline float activate(Glu g, float x) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
+// Row j of the kernel's rows as (part p, row j of it); false past the last. With a GLU every row
+// is in part 0 (and its partner row in part 1).
+template <Glu G>
+__device__ inline bool row_part(const Matvec& m, int& p, int& j) {
+    if constexpr (G != Glu::none) {
+        return j < m.part[0].n_out;
+    } else {
+        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
+        return p < m.n_parts;
+    }
+}
+
 template <class R, int T, Glu G>
 __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     pdl_begin();
@@ -50,12 +62,7 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
         __syncthreads();
     }
     int p = 0, j = row;
-    if (G == Glu::none) {
-        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
-        if (p >= m.n_parts) return;
-    } else if (j >= m.part[0].n_out) {
-        return;
-    }
+    if (!row_part<G>(m, p, j)) return;
     // Parts selected with constant indices: a run-time index into the parameter struct would
     // copy it to local memory.
     const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
@@ -172,12 +179,7 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_q4_0_one(Matvec m) {
     }
     __syncthreads();
     int p = 0, j = blockIdx.x * kWarps + warp;
-    if (G == Glu::none) {
-        while (p < m.n_parts && j >= m.part[p].n_out) j -= m.part[p++].n_out;
-        if (p >= m.n_parts) return;
-    } else if (j >= m.part[0].n_out) {
-        return;
-    }
+    if (!row_part<G>(m, p, j)) return;
     const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
     const int nb = m.k / 32;
     const uint4* qa = reinterpret_cast<const uint4*>(a.w + uint64_t(j) * a.row_bytes);
