@@ -62,12 +62,11 @@ fs::path sdk_dir() {
     return FORGE_SDK_DIR;
 }
 
-std::vector<const TensorRef*> export_weights(const Program& p, const std::string& path) {
-    const auto tensors = program_tensors(p);
+// tensors: program_tensors() of the model's Program.
+void export_weights(std::span<const TensorRef* const> tensors, const std::string& path) {
     write_weights_file(path, tensors, [&](size_t done, size_t total) {
         if (done % 16 == 0 || done == total) draw_progress(done, total, "writing " + tensors[done - 1]->name);
     });
-    return tensors;
 }
 
 void compile(const CompileArgs& a) {
@@ -111,7 +110,7 @@ void compile(const CompileArgs& a) {
         return;
     }
     const fs::path wfile = dir / "weights.bin";
-    export_weights(p, wfile.string());
+    export_weights(tensors, wfile.string());
     run_command(fmt::format("{} {} {} {} -n {}", shell_quote((dir / name).string()), shell_quote(wfile.string()), shell_quote(a.model),
                             shell_quote(a.prompt), a.n_predict),
                 "running the binary");
@@ -139,7 +138,8 @@ void add_compile(CLI::App& app) {
     exp->callback([e] {
         const auto src = ModelSource::open(e->model);
         const ModelWeights weights = bind_weights(src);
-        const auto tensors = export_weights(build_program(src.config(), weights, {default_context(src, 0), true}), e->out);
+        const auto tensors = program_tensors(build_program(src.config(), weights, {default_context(src, 0), true}));
+        export_weights(tensors, e->out);
         fmt::print(stderr, "export-weights: {} tensors, {:.1f} MiB in {}\n", tensors.size(), double(fs::file_size(e->out)) / (1 << 20), e->out);
     });
 }

@@ -17,7 +17,6 @@ struct ServeCommand {
     EngineArgs engine;
     ServeArgs serve;
     int64_t n_ctx = 0;
-    int64_t kv_tokens = 0;
 };
 
 void serve_main(const ServeCommand& a) {
@@ -25,9 +24,7 @@ void serve_main(const ServeCommand& a) {
     const auto src = ModelSource::open(a.engine.model);
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const int64_t n_ctx = default_context(src, a.n_ctx);
-    const int64_t kv_tokens = a.kv_tokens > 0 ? std::max(a.kv_tokens, n_ctx) : 4 * n_ctx;
-    // Block size 16 for both executors.
-    auto ex = make_executor(src, a.engine, n_ctx, (kv_tokens + 15) / 16);
+    auto ex = make_executor(src, a.engine, n_ctx, a.serve.kv_blocks(n_ctx));
     serve_executor(*ex, tok, a.engine.model, std::filesystem::path(a.engine.model).filename().string(), a.serve);
 }
 
@@ -38,7 +35,6 @@ void add_serve(CLI::App& app) {
     auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching and a paged KV cache");
     add_engine_args(cmd, a->engine);
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Context per sequence (default: the model's, at most 4096)");
-    cmd->add_option("--kv-tokens", a->kv_tokens, "Tokens the paged KV cache holds over all sequences (default: 4x the context)");
     add_serve_args(cmd, a->serve);
     cmd->callback([a] {
         block_stop_signals();  // before any thread starts, so only serve_executor's waiter sees them

@@ -22,6 +22,12 @@ void add_serve_args(CLI::App* cmd, ServeArgs& a) {
     cmd->add_option("--alias", a.alias, "Model name in responses (default: the file name)");
     cmd->add_option("--chat-template", a.chat_template_file, "Jinja chat template file instead of the model's");
     cmd->add_option("--grace", a.grace_s, "Seconds in-flight requests get to finish on SIGINT/SIGTERM")->capture_default_str();
+    cmd->add_option("--kv-tokens", a.kv_tokens, "Tokens the paged KV cache holds over all sequences (default: 4x the context)");
+}
+
+int64_t ServeArgs::kv_blocks(int64_t n_ctx) const {
+    const int64_t tokens = kv_tokens > 0 ? std::max(kv_tokens, n_ctx) : 4 * n_ctx;
+    return (tokens + 15) / 16;
 }
 
 void block_stop_signals() {

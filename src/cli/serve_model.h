@@ -17,9 +17,14 @@ struct ServeArgs {
     serve::EngineConfig batching;
     double grace_s = 30;
     std::string alias, chat_template_file;
+    int64_t kv_tokens = 0;  // 0: 4x the context
+
+    // Blocks of 16 positions (both executors' block size) for --kv-tokens, at least one context.
+    int64_t kv_blocks(int64_t n_ctx) const;
 };
 
-// --host --port --parallel --batch-tokens --max-queue --api-key --alias --chat-template --grace.
+// --host --port --parallel --batch-tokens --max-queue --api-key --alias --chat-template --grace
+// --kv-tokens.
 void add_serve_args(CLI::App* cmd, ServeArgs& a);
 
 // Blocks SIGINT/SIGTERM (serve_executor waits for them on its own thread) and ignores SIGPIPE;

@@ -52,7 +52,6 @@ struct Args {
     int threads = 0;
     bool serve = false;
     cli::ServeArgs server;
-    int64_t kv_tokens = 0;
 };
 
 void run(const Args& a, const CompiledModel& m, const CompiledExecutorFactory& make) {
@@ -70,8 +69,7 @@ void run(const Args& a, const CompiledModel& m, const CompiledExecutorFactory& m
     const std::string template_source =
         a.tokenizer.ends_with(".json") ? std::filesystem::path(a.tokenizer).parent_path().string() : a.tokenizer;
     if (a.serve) {
-        const int64_t kv_tokens = a.kv_tokens > 0 ? std::max(a.kv_tokens, n_ctx) : 4 * n_ctx;
-        auto ex = make(compiled_program(m), n_ctx, (kv_tokens + 15) / 16, a.threads, {m.forward, w.data()});
+        auto ex = make(compiled_program(m), n_ctx, a.server.kv_blocks(n_ctx), a.threads, {m.forward, w.data()});
         cli::serve_executor(*ex, tok, template_source, m.name, a.server);
         return;
     }
@@ -121,7 +119,6 @@ int compiled_main(int argc, char** argv, const CompiledModel& m, const CompiledE
     app.add_option("-t,--threads", a->threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
     cli::add_text_args(&app, a->text);
     app.add_flag("--serve", a->serve, "Serve the OpenAI API instead of generating once");
-    app.add_option("--kv-tokens", a->kv_tokens, "--serve: tokens the paged KV cache holds (default: 4x the context)");
     cli::add_serve_args(&app, a->server);
     app.callback([&] {
         if (a->serve) cli::block_stop_signals();  // before any thread starts
