@@ -1,9 +1,12 @@
 // forge compile and export-weights: the weights file's reader refuses what is malformed, and a
 // compiled cpu binary generates exactly what `forge run` does (greedy), on stories260K, on
 // TinyStories-656K (safetensors, its tokenizer.json as the binary's tokenizer) and on a random
-// Qwen2-shaped model; the generated sources build with -Werror.
+// Qwen2-shaped model; the generated sources build with -Werror, and the folder builds elsewhere
+// without the -dev packages forgellm was built with.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <regex>
+#include <sstream>
 
 #include "compile/weights_file.h"
 #include "model/model_source.h"
@@ -146,6 +149,40 @@ TEST(Compile, CudaTargetBuilds) {
     const Result help = sh(q(dir / "m") + " --help");
     EXPECT_EQ(help.code, 0);
     EXPECT_NE(help.out.find("compiled by forge for cuda"), std::string::npos) << help.out;
+}
+
+// The folder forge compile writes is all a machine needs besides the compiler and CMake: moved
+// elsewhere and rebuilt with CMake told to ignore /usr (where Debian's -dev packages are), it
+// builds, and the binary loads every library but the C/C++ runtimes from the folder's own copies.
+TEST(Compile, FolderBuildsAndRunsOnItsOwn) {
+    const auto dir = test::temp_dir() / "out";
+    const Result built = sh(forge_cmd("compile -m " + q(tiny_qwen()) + " -o " + q(dir) + " --name m"), true);
+    ASSERT_EQ(built.code, 0) << built.out;
+    const auto moved = test::temp_dir() / "moved";
+    std::filesystem::create_directories(moved);
+    for (const char* f : {"CMakeLists.txt", "main.cpp", "forward.cpp", "model.cpp", "model.h", "forge-sdk"})
+        std::filesystem::copy(dir / f, moved / f, std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
+    const Result rebuilt = sh("cmake -S " + q(moved) + " -B " + q(moved / "build") + " -DCMAKE_SYSTEM_IGNORE_PREFIX_PATH=/usr > /dev/null && cmake --build " +
+                                  q(moved / "build"),
+                              true);
+    ASSERT_EQ(rebuilt.code, 0) << rebuilt.out;
+
+    const Result ldd = sh("ldd " + q(moved / "m"));
+    ASSERT_EQ(ldd.code, 0) << ldd.out;
+    const std::regex line(R"(^\s*(\S+) => (\S+))");
+    const std::regex system_lib(R"(^(lib(c|m|dl|rt|pthread|gcc_s|stdc\+\+|asan|ubsan)\.so.*|ld-linux.*))");
+    int bundled = 0;
+    std::istringstream in(ldd.out);
+    for (std::string l; std::getline(in, l);) {
+        std::smatch m;
+        if (!std::regex_search(l, m, line) || std::regex_match(m[1].str(), system_lib)) continue;
+        EXPECT_EQ(m[2].str().rfind((moved / "forge-sdk/lib/").string(), 0), 0u) << "loaded from outside the folder: " << l;
+        ++bundled;
+    }
+    EXPECT_GE(bundled, 4) << "fmt, PCRE2, ICU and cpp-httplib come from forge-sdk/lib:\n" << ldd.out;
+    ASSERT_EQ(sh(forge_cmd("export-weights -m " + q(tiny_qwen()) + " -o " + q(moved / "w.bin"))).code, 0);
+    const Result ran = sh(q(moved / "m") + " " + q(moved / "w.bin") + " " + q(tiny_qwen()) + " hello -n 4 --temp 0");
+    EXPECT_EQ(ran.code, 0) << ran.out;
 }
 
 TEST(Compile, RefusesAnUnknownTargetAndName) {

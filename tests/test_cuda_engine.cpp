@@ -86,15 +86,18 @@ TEST_P(CudaArch, MatchesTheCpu) {
     test::write_tiny_model(dir / "f32.gguf", GetParam());
     const auto src = ModelSource::open((dir / "f32.gguf").string());
     compare(src, 1e-3, GetParam() + " F32");
-    // Quantised: the CPU multiplies 8-bit activations, CUDA float ones, so they differ by the
-    // activation rounding (about 1%). Q4_K has no CUDA kernel yet and is uploaded as F16.
+    // Quantised: the CPU multiplies 8-bit activations everywhere, CUDA float ones in batches (GEMM,
+    // matvec) and 8-bit ones for single tokens, rounded from inputs that already differ, so on
+    // these 64-wide models the logits differ by a few percent (5.7% at worst on the H100); a wrong
+    // kernel is far off, and the kernel itself is checked exactly in test_cuda_matvec. Q4_K has no
+    // CUDA kernel yet and is uploaded re-quantised to Q8_0.
     for (const char* type : {"Q8_0", "Q4_0", "Q4_K_M"}) {
         ExportOptions opt;
         opt.preset = quant_preset(type);
         opt.pure = true;
         const auto path = dir / (std::string(type) + ".gguf");
         export_gguf(src, path.string(), opt);
-        compare(ModelSource::open(path.string()), 5e-2, GetParam() + " " + type);
+        compare(ModelSource::open(path.string()), 8e-2, GetParam() + " " + type);
     }
 }
 

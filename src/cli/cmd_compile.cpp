@@ -94,7 +94,7 @@ void compile(const CompileArgs& a) {
         fmt::print(stderr, "compile: wrote {}\n", (dir / f.path).string());
     }
     fs::remove_all(dir / "forge-sdk");
-    fs::copy(sdk, dir / "forge-sdk", fs::copy_options::recursive);
+    fs::copy(sdk, dir / "forge-sdk", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     const fs::path build = dir / "build";
     const bool ninja = std::system("command -v ninja > /dev/null 2>&1") == 0;
     run_command(fmt::format("cmake -S {} -B {} {} -DCMAKE_BUILD_TYPE=Release > {} 2>&1 || (cat {} >&2; false)", shell_quote(dir.string()),
@@ -102,7 +102,6 @@ void compile(const CompileArgs& a) {
                             shell_quote((dir / "configure.log").string())),
                 "configuring");
     run_command(fmt::format("cmake --build {} >&2", shell_quote(build.string())), "building");
-    fs::copy_file(build / name, dir / name, fs::copy_options::overwrite_existing);
     fmt::print(stderr, "compile: built {} ({:.1f} MiB)\n", (dir / name).string(), double(fs::file_size(dir / name)) / (1 << 20));
     if (!a.run) {
         fmt::print(stderr, "compile: run it with its weights: forge export-weights -m {} -o {}/weights.bin && {}/{} {}/weights.bin {} \"Once upon a time\"\n",

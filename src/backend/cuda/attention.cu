@@ -1,11 +1,12 @@
 // Attention over the F16 KV cache, one block per (query head, token). The visible positions are
-// taken in tiles of kTile: every thread scores its own positions of the tile (a full q.k dot, q
-// in shared memory), the block finds the tile's maximum and updates a running softmax, and then
-// each thread owns one value of the head and sums p * v over the tile's positions. Loads within
-// a phase are independent, so many are in flight at once; the p * v sum is also split over
-// position groups when the head is narrower than the block (the first version walked positions
-// one at a time per warp and was latency-bound). Causal, GQA, sliding window, soft-capping; any
-// context length; the cache is paged (each row's positions found through its block table).
+// taken in tiles of kTile: the block scores the tile's positions (q in shared memory), finds the
+// tile's maximum and updates a running softmax, then sums p * v over the tile. Where the head
+// size is 8 times a power of two, both passes give each position a group of head_dim / 8 lanes,
+// each lane one 16-byte piece of the K or V row, so a warp reads whole rows at once and each
+// group has kBatch rows in flight (a thread per position, walking its row 4 bytes at a time, was
+// latency-bound: 13 us per layer for 80 positions); other head sizes take a scalar path. Causal,
+// GQA, sliding window, soft-capping; any context length; the cache is paged (each row's
+// positions found through its block table).
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -17,7 +18,16 @@ namespace forge::cuda {
 
 namespace {
 
-constexpr int kThreads = 256, kTile = 1024;
+constexpr int kThreads = 256, kTile = 1024, kBatch = 4;
+
+__device__ inline void unpack8(uint4 raw, float* v) {  // 8 halves -> floats
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        v[2 * i] = f.x, v[2 * i + 1] = f.y;
+    }
+}
 
 __device__ float block_max(float v, float* scratch) {
     v = warp_max(v);
@@ -45,7 +55,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
     const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[kThreads];
+    __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[8 * kThreads];
     const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
     const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
     for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
@@ -84,44 +94,96 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
     float m = -INFINITY, l = 0, acc = 0;  // acc: value `tid` of the head (tid < hd)
     for (int tile = first; tile <= pos; tile += kTile) {
         const int n = min(kTile, pos + 1 - tile);
+        // Position i's row piece c (16 bytes) in the cache, or its piece of the new row (q's own
+        // position, when this kernel applied RoPE: in shared memory, the cache write may not be
+        // visible yet).
+        const int L = max(hd / 8, 1), c = tid % L, grp = tid / L, P = kThreads / L;
+        const bool vec = hd % 8 == 0 && (L & (L - 1)) == 0;  // groups of 1..32 lanes within a warp
+        auto newest = [&](int i) { return a.fused_rope && tile + i == pos; };
+        auto piece = [&](const __half* cache, int i) {
+            return reinterpret_cast<const uint4*>(cache + KvPages::slot(tab, tile + i) * kv_cols)[c];
+        };
         float tile_max = -INFINITY;
-        for (int i = tid; i < n; i += kThreads) {
-            const int64_t row = KvPages::slot(tab, tile + i) * kv_cols;
-            const __half2* k2 = reinterpret_cast<const __half2*>(kc + row);
-            float dot = 0;
-            if (a.fused_rope && tile + i == pos) {
-                for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
-            } else if (hd % 2 == 0) {
-#pragma unroll 8
-                for (int e = 0; e < hd / 2; ++e) {
-                    const float2 kk = __half22float2(k2[e]);
-                    dot += q[2 * e] * kk.x + q[2 * e + 1] * kk.y;
+        if (vec) {
+            for (int i0 = 0; i0 < n; i0 += P * kBatch) {  // the same trip count for every lane (shuffles)
+                uint4 raw[kBatch];
+#pragma unroll
+                for (int b = 0; b < kBatch; ++b)
+                    if (const int i = i0 + b * P + grp; i < n && !newest(i)) raw[b] = piece(kc, i);
+#pragma unroll
+                for (int b = 0; b < kBatch; ++b) {
+                    const int i = i0 + b * P + grp;
+                    float kv[8] = {}, dot = 0;
+                    if (i < n && newest(i))
+                        for (int e = 0; e < 8; ++e) kv[e] = knew[8 * c + e];
+                    else if (i < n) unpack8(raw[b], kv);
+                    for (int e = 0; e < 8; ++e) dot += q[8 * c + e] * kv[e];
+                    for (int o = L / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+                    if (i >= n) continue;
+                    float s = dot * a.scale;
+                    if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
+                    if (c == 0) score[i] = s;
+                    tile_max = fmaxf(tile_max, s);
                 }
-            } else {
-                for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[row + e]);
             }
-            float s = dot * a.scale;
-            if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
-            score[i] = s;
-            tile_max = fmaxf(tile_max, s);
+        } else {
+            for (int i = tid; i < n; i += kThreads) {
+                const int64_t row = KvPages::slot(tab, tile + i) * kv_cols;
+                const __half2* k2 = reinterpret_cast<const __half2*>(kc + row);
+                float dot = 0;
+                if (newest(i)) {
+                    for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
+                } else if (hd % 2 == 0) {
+#pragma unroll 8
+                    for (int e = 0; e < hd / 2; ++e) {
+                        const float2 kk = __half22float2(k2[e]);
+                        dot += q[2 * e] * kk.x + q[2 * e + 1] * kk.y;
+                    }
+                } else {
+                    for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[row + e]);
+                }
+                float s = dot * a.scale;
+                if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
+                score[i] = s;
+                tile_max = fmaxf(tile_max, s);
+            }
         }
         const float m_new = fmaxf(m, block_max(tile_max, scratch));
         float tile_sum = 0;
         for (int i = tid; i < n; i += kThreads) tile_sum += score[i] = __expf(score[i] - m_new);
         const float corr = __expf(m - m_new);
         l = l * corr + block_sum(tile_sum, scratch);  // block_sum syncs: score[] is complete
-        // p * v: G groups of hd threads, group g summing positions g, g + G, ...; then merged.
-        if (g < groups) {
+        // p * v: each group sums its positions' p * v into its piece of the head (vec), or each
+        // of kThreads / hd groups of hd threads one value over every G-th position; then merged.
+        if (vec) {
+            float sum[8] = {};
+            for (int i0 = 0; i0 < n; i0 += P * kBatch) {
+                uint4 raw[kBatch];
+#pragma unroll
+                for (int b = 0; b < kBatch; ++b)
+                    if (const int i = i0 + b * P + grp; i < n && !newest(i)) raw[b] = piece(vc, i);
+#pragma unroll
+                for (int b = 0; b < kBatch; ++b) {
+                    const int i = i0 + b * P + grp;
+                    if (i >= n) continue;
+                    float vv[8];
+                    if (newest(i))
+                        for (int e = 0; e < 8; ++e) vv[e] = vnew[8 * c + e];
+                    else unpack8(raw[b], vv);
+                    for (int e = 0; e < 8; ++e) sum[e] += score[i] * vv[e];
+                }
+            }
+            for (int e = 0; e < 8; ++e) part[grp * hd + 8 * c + e] = sum[e];
+        } else if (g < groups) {
             float sum = 0;
-#pragma unroll 8
             for (int i = g; i < n; i += groups)
-                sum += score[i] * (a.fused_rope && tile + i == pos ? vnew[d] : __half2float(vc[KvPages::slot(tab, tile + i) * kv_cols + d]));
+                sum += score[i] * (newest(i) ? vnew[d] : __half2float(vc[KvPages::slot(tab, tile + i) * kv_cols + d]));
             part[g * hd + d] = sum;
         }
         __syncthreads();
         if (tid < hd) {
             float sum = 0;
-            for (int j = 0; j < groups; ++j) sum += part[j * hd + tid];
+            for (int j = 0; j < (vec ? P : groups); ++j) sum += part[j * hd + tid];
             acc = acc * corr + sum;
         }
         m = m_new;

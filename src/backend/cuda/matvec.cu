@@ -2,8 +2,8 @@
 // output row, each lane reading eight weights at a time (16-byte loads for F32/F16, the block's
 // 16-bit pieces for Q8_0/Q4_0) and dequantising in registers, so every weight byte is read once
 // per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
-// add, and SwiGLU/GeGLU of a fused gate/up pair. Q4_0 with one token, the common decode case, has
-// its own kernel reading whole blocks (matvec_q4_0_one).
+// add, and SwiGLU/GeGLU of a fused gate/up pair. One token (the common decode case) with Q4_0,
+// Q8_0 or F16 weights has its own kernel (matvec_one).
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -137,97 +137,279 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     }
 }
 
-// Q4_0 for one token (decode), the common case: each lane reads whole 32-weight blocks (16 bytes
-// of quants and their scale), kQ4Unroll of them issued before any is used, so a warp keeps up to
-// 4 KiB of a row in flight (the generic kernel's eight-value chunks keep a quarter of that and
-// read each quant byte twice). The input, normalised once per block, sits in shared memory with
-// one pad float per 32 so that lanes reading different blocks hit different banks.
-constexpr int kQ4Unroll = 8;
-__device__ inline int padded(int i) { return i + i / 32; }
+// One token (decode), the common case, for Q4_0, Q8_0 and F16 weights: each block stages the
+// (normalised) input in shared memory once, then each lane reads whole 16-byte pieces of its
+// rows: Q4_0/Q8_0 blocks multiplied in the integer domain with dp4a against the input quantised to
+// 8 bits per 32 values (as the CPU does; a quarter of the instructions of dequantising to floats),
+// F16 against the input as floats. A warp takes RW rows and each lane keeps U pieces per row in
+// flight; the first are issued before the kernel waits for its predecessor (the weights do not
+// depend on it), so the fetch overlaps the previous kernel. The piece types:
+//   Raw: what one lane loads (with its scale); load(row, scales, i): piece i of a row;
+//   kValues: values per piece; Stage: the staged input; dot(raw, staged, i): raw . input piece i.
+constexpr int kQWarps = 8;
 
-__device__ inline float dot_q4_0(uint4 q, const float* x) {  // x: the block's 32 padded inputs
-    const uint32_t w[4] = {q.x, q.y, q.z, q.w};
-    float sum = 0;
+// The input as 8-bit values per block of 32: value i of block g is byte i of lo[g] (i < 16) or
+// byte i - 16 of hi[g], times ds[g].x; ds[g].y = ds[g].x * the block's sum of values.
+struct StageQ8 {
+    uint4* lo;
+    uint4* hi;
+    float2* ds;
+    __device__ StageQ8(void* smem, int k)
+        : lo(static_cast<uint4*>(smem)), hi(lo + k / 32), ds(reinterpret_cast<float2*>(hi + k / 32)) {}
+    static size_t bytes(int k) { return size_t(k / 32) * (2 * sizeof(uint4) + sizeof(float2)); }
+};
+
+// The input as floats, values 8i..8i+3 in a[i] and 8i+4..8i+7 in b[i] (lanes reading consecutive
+// pieces hit consecutive banks).
+struct StageF32 {
+    float4* a;
+    float4* b;
+    __device__ StageF32(void* smem, int k) : a(static_cast<float4*>(smem)), b(a + k / 8) {}
+    static size_t bytes(int k) { return size_t(k / 8) * 2 * sizeof(float4); }
+};
+
+// Q4_0 split: a block's 16 quant bytes hold values 0..15 in their low nibbles, 16..31 in the high.
+struct DotQ4_0 {
+    struct Raw {
+        uint4 q;
+        float d;
+    };
+    using Stage = StageQ8;
+    static constexpr int kValues = 32;
+    __device__ static Raw load(const uint8_t* row, const uint16_t* d, int b) { return {reinterpret_cast<const uint4*>(row)[b], half_bits(d[b])}; }
+    __device__ static float dot(Raw w, const Stage& x, int b) {
+        const uint4 lo = x.lo[b], hi = x.hi[b];
+        const uint32_t q[4] = {w.q.x, w.q.y, w.q.z, w.q.w}, a[4] = {lo.x, lo.y, lo.z, lo.w}, c[4] = {hi.x, hi.y, hi.z, hi.w};
+        int sum = 0;
 #pragma unroll
-    for (int i = 0; i < 16; ++i) {
-        const int v = int((w[i / 4] >> (8 * (i % 4))) & 0xFF);
-        sum += float((v & 0xF) - 8) * x[i] + float((v >> 4) - 8) * x[i + 16];
+        for (int i = 0; i < 4; ++i) {
+            sum = __dp4a(int(q[i] & 0x0F0F0F0Fu), int(a[i]), sum);
+            sum = __dp4a(int((q[i] >> 4) & 0x0F0F0F0Fu), int(c[i]), sum);
+        }
+        const float2 ds = x.ds[b];
+        return w.d * (ds.x * float(sum) - 8.0f * ds.y);  // stored value - 8 is the weight
     }
-    return sum;
+};
+
+// Q8_0 split: a block's 32 int8 values.
+struct DotQ8_0 {
+    struct Raw {
+        uint4 lo, hi;
+        float d;
+    };
+    using Stage = StageQ8;
+    static constexpr int kValues = 32;
+    __device__ static Raw load(const uint8_t* row, const uint16_t* d, int b) {
+        const uint4* p = reinterpret_cast<const uint4*>(row) + 2 * b;
+        return {p[0], p[1], half_bits(d[b])};
+    }
+    __device__ static float dot(Raw w, const Stage& x, int b) {
+        const uint4 lo = x.lo[b], hi = x.hi[b];
+        const uint32_t q[8] = {w.lo.x, w.lo.y, w.lo.z, w.lo.w, w.hi.x, w.hi.y, w.hi.z, w.hi.w};
+        const uint32_t a[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        int sum = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) sum = __dp4a(int(q[i]), int(a[i]), sum);
+        return w.d * x.ds[b].x * float(sum);
+    }
+};
+
+struct DotF16 {
+    using Raw = uint4;  // 8 halves
+    using Stage = StageF32;
+    static constexpr int kValues = 8;
+    __device__ static Raw load(const uint8_t* row, const uint16_t*, int i) { return reinterpret_cast<const uint4*>(row)[i]; }
+    __device__ static float dot(Raw w, const Stage& x, int i) {
+        const float4 a = x.a[i], b = x.b[i];
+        const __half2* h = reinterpret_cast<const __half2*>(&w);
+        const float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]), w2 = __half22float2(h[2]), w3 = __half22float2(h[3]);
+        return w0.x * a.x + w0.y * a.y + w1.x * a.z + w1.y * a.w + w2.x * b.x + w2.y * b.y + w3.x * b.z + w3.y * b.w;
+    }
+};
+
+// 1 / RMS of x (1 without a norm); every thread of the block calls it.
+__device__ float block_inv_rms(const Matvec& m) {
+    if (!m.norm) return 1.0f;
+    __shared__ float partial[kQWarps];
+    float ss = 0;
+    for (int i = threadIdx.x; i < m.k / 4; i += kQWarps * 32) {
+        const float4 v = reinterpret_cast<const float4*>(m.x)[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss = warp_sum(ss);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
+    __syncthreads();
+    float total = 0;
+    for (int w = 0; w < kQWarps; ++w) total += partial[w];
+    return rsqrtf(total / float(m.k) + m.eps);
 }
 
-template <Glu G>
-__global__ void __launch_bounds__(kWarps * 32) matvec_q4_0_one(Matvec m) {
-    pdl_begin();
-    extern __shared__ float xs[];  // [k + k / 32]
-    __shared__ float partial[kWarps];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    float ss = 0;
-    for (int i = threadIdx.x; i < m.k; i += kWarps * 32) {
-        const float v = m.x[i];
-        xs[padded(i)] = v;
-        ss += v * v;
-    }
-    if (m.norm) {
-        ss = warp_sum(ss);
-        if (lane == 0) partial[warp] = ss;
-        __syncthreads();
-        float total = 0;
-        for (int w = 0; w < kWarps; ++w) total += partial[w];
-        const float inv_rms = rsqrtf(total / float(m.k) + m.eps);
-        for (int i = threadIdx.x; i < m.k; i += kWarps * 32) xs[padded(i)] *= (m.norm[i] + m.norm_offset) * inv_rms;
+// Input values 8 * i .. 8 * i + 7, normalised when m.norm.
+__device__ void input8(const Matvec& m, float inv_rms, int i, float* v) {
+    const float4* x4 = reinterpret_cast<const float4*>(m.x) + 2 * i;
+    const float4 a = x4[0], b = x4[1];
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    if (!m.norm) return;
+    const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * i;
+    const float4 c = n4[0], d = n4[1];
+    const float n[8] = {c.x, c.y, c.z, c.w, d.x, d.y, d.z, d.w};
+    for (int e = 0; e < 8; ++e) v[e] *= (n[e] + m.norm_offset) * inv_rms;
+}
+
+// Four threads per block of 32, eight values each.
+__device__ void stage(const Matvec& m, const StageQ8& x) {
+    const int nb = m.k / 32, sub = threadIdx.x % 4;
+    const float inv_rms = block_inv_rms(m);
+    // The same number of passes for every thread: the shuffles below need the whole warp.
+    for (int g0 = 0; g0 < nb; g0 += kQWarps * 8) {
+        const int g = g0 + threadIdx.x / 4;
+        float v[8] = {};
+        if (g < nb) input8(m, inv_rms, 4 * g + sub, v);
+        float amax = 0;
+        for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        uint32_t packed[2] = {0, 0};
+        int sum = 0;
+        for (int i = 0; i < 8; ++i) {
+            const int q = __float2int_rn(v[i] * id);
+            sum += q;
+            packed[i / 4] |= uint32_t(q & 0xFF) << (8 * (i % 4));
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        if (g < nb) {
+            reinterpret_cast<uint2*>((sub < 2 ? x.lo : x.hi) + g)[sub % 2] = make_uint2(packed[0], packed[1]);
+            if (sub == 0) x.ds[g] = make_float2(d, d * float(sum));
+        }
     }
     __syncthreads();
-    int p = 0, j = blockIdx.x * kWarps + warp;
-    if (!row_part<G>(m, p, j)) return;
-    const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
-    const int nb = m.k / 32;
-    const uint4* qa = reinterpret_cast<const uint4*>(a.w + uint64_t(j) * a.row_bytes);
-    const uint16_t* da = a.scales + int64_t(j) * nb;
-    const uint4* qb = G == Glu::none ? nullptr : reinterpret_cast<const uint4*>(m.part[1].w + uint64_t(j) * m.part[1].row_bytes);
-    const uint16_t* db = G == Glu::none ? nullptr : m.part[1].scales + int64_t(j) * nb;
-    float acc = 0, acc2 = 0;
-    for (int b0 = lane; b0 < nb; b0 += 32 * kQ4Unroll) {
-        uint4 q[kQ4Unroll], q2[G == Glu::none ? 1 : kQ4Unroll];
-        float s[kQ4Unroll], s2[G == Glu::none ? 1 : kQ4Unroll];
-#pragma unroll
-        for (int u = 0; u < kQ4Unroll; ++u) {
-            const int b = b0 + 32 * u;
-            if (b < nb) {
-                q[u] = qa[b];
-                s[u] = half_bits(da[b]);
-                if constexpr (G != Glu::none) {
-                    q2[u] = qb[b];
-                    s2[u] = half_bits(db[b]);
-                }
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < kQ4Unroll; ++u) {
-            const int b = b0 + 32 * u;
-            if (b >= nb) break;
-            const float* x = xs + 33 * b;
-            acc += s[u] * dot_q4_0(q[u], x);
-            if constexpr (G != Glu::none) acc2 += s2[u] * dot_q4_0(q2[u], x);
-        }
-    }
-    float v = warp_sum(acc);
-    if (a.bias) v += a.bias[j];
-    if (G != Glu::none) {
-        float u = warp_sum(acc2);
-        if (m.part[1].bias) u += m.part[1].bias[j];
-        v = activate(G, v) * u;
-    }
-    if (lane == 0) a.y[j] = a.accumulate ? a.y[j] + v : v;
 }
 
-// Whether matvec_q4_0_one takes this product: one token, every part Q4_0, the padded input
-// within the default 48 KiB of shared memory.
-bool q4_0_one(const Matvec& m, int T) {
-    if (T != 1 || m.k % 32 != 0 || size_t(m.k + m.k / 32) * sizeof(float) > 48 * 1024) return false;
-    for (int p = 0; p < m.n_parts; ++p)
-        if (m.part[p].type != GgmlType::q4_0) return false;
-    return true;
+__device__ void stage(const Matvec& m, const StageF32& x) {
+    const float inv_rms = block_inv_rms(m);
+    for (int i = threadIdx.x; i < m.k / 8; i += kQWarps * 32) {
+        float v[8];
+        input8(m, inv_rms, i, v);
+        x.a[i] = make_float4(v[0], v[1], v[2], v[3]);
+        x.b[i] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    __syncthreads();
+}
+
+template <class B, Glu G, int RW, int U>
+__global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    extern __shared__ uint4 smem[];
+    const int n = m.k / B::kValues, warp = threadIdx.x / 32, lane = threadIdx.x % 32;  // n: pieces per row
+    constexpr int P = G == Glu::none ? 1 : 2;  // parts read per row (gate and up)
+    // This warp's rows: weight row and scales, or w == null past the last row.
+    const uint8_t* w[RW][P];
+    const uint16_t* d[RW][P];
+    int part[RW], row[RW];
+#pragma unroll
+    for (int r = 0; r < RW; ++r) {
+        int p = 0, j = (blockIdx.x * kQWarps + warp) * RW + r;
+        const bool ok = row_part<G>(m, p, j);
+        part[r] = p, row[r] = j;
+        // Parts selected with constant indices: a run-time index would copy m to local memory.
+        const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+        w[r][0] = ok ? a.w + uint64_t(j) * a.row_bytes : nullptr;
+        d[r][0] = a.scales ? a.scales + int64_t(j) * (m.k / 32) : nullptr;
+        if constexpr (P == 2) {
+            w[r][1] = m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
+            d[r][1] = m.part[1].scales ? m.part[1].scales + int64_t(j) * (m.k / 32) : nullptr;
+        }
+    }
+    typename B::Raw raw[U][RW][P];
+    auto fetch = [&](int i0) {
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+#pragma unroll
+            for (int r = 0; r < RW; ++r)
+#pragma unroll
+                for (int p = 0; p < P; ++p)
+                    if (const int i = i0 + 32 * u; w[r][0] && i < n) raw[u][r][p] = B::load(w[r][p], d[r][p], i);
+    };
+    fetch(lane);
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    const typename B::Stage x(smem, m.k);
+    stage(m, x);
+
+    float acc[RW][P] = {};
+    for (int i0 = lane; i0 < n; i0 += 32 * U) {
+        if (i0 != lane) fetch(i0);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int i = i0 + 32 * u;
+            if (i >= n) break;
+#pragma unroll
+            for (int r = 0; r < RW; ++r)
+#pragma unroll
+                for (int p = 0; p < P; ++p)
+                    if (w[r][0]) acc[r][p] += B::dot(raw[u][r][p], x, i);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < RW; ++r) {
+        float v = warp_sum(acc[r][0]);
+        const float u = P == 2 ? warp_sum(acc[r][P - 1]) : 0.0f;
+        if (lane != 0 || !w[r][0]) continue;
+        const int p = part[r], j = row[r];
+        const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+        if (a.bias) v += a.bias[j];
+        if constexpr (G != Glu::none) v = activate(G, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
+        a.y[j] = a.accumulate ? a.y[j] + v : v;
+    }
+}
+
+// Whether matvec_one takes this product: one token, every part of one type it reads, the staged
+// input within kMaxStage bytes of shared memory (F16 rows of up to 25k values).
+constexpr size_t kMaxStage = 100 * 1024;
+bool one_token(const Matvec& m, int T) {
+    const GgmlType t = m.part[0].type;
+    for (int p = 1; p < m.n_parts; ++p)
+        if (m.part[p].type != t) return false;
+    if (t == GgmlType::q4_0 || t == GgmlType::q8_0) return T == 1 && m.k % 32 == 0 && StageQ8::bytes(m.k) <= kMaxStage;
+    if (t == GgmlType::f16) return T == 1 && m.k % 8 == 0 && StageF32::bytes(m.k) <= kMaxStage;
+    return false;
+}
+
+// A launch with more than the default 48 KiB of dynamic shared memory must be allowed it first.
+template <class K>
+void launch_staged(K kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const Matvec& m) {
+    if (smem > 48 * 1024)
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "cudaFuncSetAttribute");
+    launch_smem(kernel, grid, block, smem, s, m);
+}
+
+// Rows per warp: enough pieces in flight per lane (about eight) where rows are short, as long as
+// the grid still gives every SM two blocks.
+template <class B, Glu G>
+void launch_one(const Matvec& m, int rows, cudaStream_t s) {
+    static const int n_sm = [] {
+        int dev = 0, n = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        return n > 0 ? n : 132;
+    }();
+    constexpr int P = G == Glu::none ? 1 : 2;
+    const int per_row = (m.k / B::kValues + 31) / 32 * P;  // pieces each lane reads per row
+    int rw = 1;
+    while (rw < 4 && rw * per_row < 8 && rows / (kQWarps * rw * 2) >= 2 * n_sm) rw *= 2;
+    const dim3 grid((rows + kQWarps * rw - 1) / (kQWarps * rw)), block(kQWarps * 32);
+    const size_t smem = B::Stage::bytes(m.k);
+    if (rw == 1) launch_staged(matvec_one<B, G, 1, 8 / P>, grid, block, smem, s, m);
+    else if (rw == 2) launch_staged(matvec_one<B, G, 2, 4 / P>, grid, block, smem, s, m);
+    else launch_staged(matvec_one<B, G, 4, 2 / P>, grid, block, smem, s, m);
+}
+
+template <class B>
+void launch_one_glu(const Matvec& m, int rows, cudaStream_t s) {
+    if (m.swiglu) launch_one<B, Glu::silu>(m, rows, s);
+    else if (m.geglu) launch_one<B, Glu::gelu>(m, rows, s);
+    else launch_one<B, Glu::none>(m, rows, s);
 }
 
 template <class R, int T>
@@ -289,12 +471,10 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
     int rows = 0;
     for (int p = 0; p < m.n_parts; ++p) rows += m.part[p].n_out;
     if (m.swiglu || m.geglu) rows = m.part[0].n_out;
-    if (q4_0_one(m, T)) {
-        const dim3 grid((rows + kWarps - 1) / kWarps), block(kWarps * 32);
-        const size_t smem = size_t(m.k + m.k / 32) * sizeof(float);
-        if (m.swiglu) launch_smem(matvec_q4_0_one<Glu::silu>, grid, block, smem, s, m);
-        else if (m.geglu) launch_smem(matvec_q4_0_one<Glu::gelu>, grid, block, smem, s, m);
-        else launch_smem(matvec_q4_0_one<Glu::none>, grid, block, smem, s, m);
+    if (one_token(m, T)) {
+        if (m.part[0].type == GgmlType::q4_0) launch_one_glu<DotQ4_0>(m, rows, s);
+        else if (m.part[0].type == GgmlType::q8_0) launch_one_glu<DotQ8_0>(m, rows, s);
+        else launch_one_glu<DotF16>(m, rows, s);
         return;
     }
     switch (m.part[0].type) {

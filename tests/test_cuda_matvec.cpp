@@ -1,0 +1,165 @@
+// Labelled `cuda`: the one-token decode matvec (matvec.cu: Q4_0/Q8_0 weights times the input
+// quantised to 8 bits in blocks of 32, F16 weights times the float input) against a scalar
+// reference on random data: awkward row counts, every rows-per-warp variant, RMSNorm, bias, a
+// residual add, fused Q/K/V parts and SwiGLU.
+// Reports "skipped" without a GPU.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_info.h"
+#include "backend/cuda/split_blocks.h"
+#include "format/dequantize.h"
+#include "format/quantize.h"
+#include "test_support.h"
+
+namespace forge {
+namespace {
+
+struct DeviceBuffer {
+    void* p = nullptr;
+    explicit DeviceBuffer(size_t bytes) { EXPECT_EQ(cudaMalloc(&p, bytes), cudaSuccess); }
+    template <class T>
+    DeviceBuffer(const std::vector<T>& v) : DeviceBuffer(v.size() * sizeof(T)) {
+        EXPECT_EQ(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    ~DeviceBuffer() { cudaFree(p); }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    template <class T>
+    T* as() const { return static_cast<T*>(p); }
+};
+
+std::vector<float> randn(size_t n, std::mt19937& rng, float mean = 0, float sd = 1) {
+    std::normal_distribution<float> d(mean, sd);
+    std::vector<float> v(n);
+    for (float& x : v) x = d(rng);
+    return v;
+}
+
+struct Part {
+    int n_out;
+    bool bias, accumulate;
+};
+
+struct Case {
+    GgmlType type;
+    int k;
+    std::vector<Part> parts;
+    bool norm, swiglu;
+};
+
+// The input as the kernel stages it: normalised, then (quantised weights) per block of 32 a scale
+// amax / 127 and values rounded to the nearest integer.
+std::vector<float> staged_input(std::vector<float> x, const std::vector<float>& norm, float eps, bool quantise) {
+    const size_t k = x.size();
+    if (!norm.empty()) {
+        double ss = 0;
+        for (float v : x) ss += double(v) * v;
+        const float inv = 1.0f / std::sqrt(float(ss / double(k)) + eps);
+        for (size_t i = 0; i < k; ++i) x[i] *= norm[i] * inv;
+    }
+    for (size_t b = 0; quantise && b < k; b += 32) {
+        float amax = 0;
+        for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        for (size_t i = b; i < b + 32; ++i) x[i] = d * std::nearbyint(x[i] * id);
+    }
+    return x;
+}
+
+void check(const Case& c, unsigned seed) {
+    SCOPED_TRACE(std::string(ggml_type_name(c.type)) + " k=" + std::to_string(c.k));
+    std::mt19937 rng(seed);
+    const int k = c.k;
+    const float eps = 1e-5f;
+    const auto x = randn(size_t(k), rng);
+    const auto norm = c.norm ? randn(size_t(k), rng, 1.0f, 0.2f) : std::vector<float>{};
+    const bool f16 = c.type == GgmlType::f16;
+    const auto xq = staged_input(x, norm, eps, !f16);
+    const uint64_t row_bytes = ggml_row_bytes(c.type, k);
+
+    std::vector<std::unique_ptr<DeviceBuffer>> keep;
+    auto upload = [&](const auto& v) {
+        keep.push_back(std::make_unique<DeviceBuffer>(v));
+        return keep.back().get();
+    };
+    cuda::Matvec m{};
+    m.k = k;
+    m.x = upload(x)->as<float>();
+    m.norm = c.norm ? upload(norm)->as<float>() : nullptr;
+    m.eps = eps;
+    m.swiglu = c.swiglu;
+    m.n_parts = int(c.parts.size());
+    std::vector<std::vector<float>> want(c.parts.size()), start(c.parts.size());
+    std::vector<float*> y(c.parts.size());
+    for (size_t p = 0; p < c.parts.size(); ++p) {
+        const Part& part = c.parts[p];
+        const auto wf = randn(size_t(part.n_out) * size_t(k), rng, 0, 0.05f);
+        std::vector<uint8_t> blocks(row_bytes * size_t(part.n_out));
+        std::vector<float> wq(wf.size());  // the weights as stored
+        for (int j = 0; j < part.n_out; ++j) {
+            quantize_row(c.type, wf.data() + size_t(j) * size_t(k), blocks.data() + row_bytes * size_t(j), k);
+            dequantize_row(c.type, blocks.data() + row_bytes * size_t(j), wq.data() + size_t(j) * size_t(k), k);
+        }
+        const auto split = f16 ? cuda::SplitBlocks{blocks, {}} : cuda::split_blocks(c.type, blocks);
+        const auto bias = part.bias ? randn(size_t(part.n_out), rng) : std::vector<float>{};
+        start[p] = randn(size_t(part.n_out), rng);
+        y[p] = upload(start[p])->as<float>();
+        m.part[p] = {c.type, upload(split.q)->as<uint8_t>(), split.q.size() / size_t(part.n_out), f16 ? nullptr : upload(split.d)->as<uint16_t>(),
+                     part.n_out, part.bias ? upload(bias)->as<float>() : nullptr, y[p], part.accumulate};
+        want[p].resize(size_t(part.n_out));
+        for (int j = 0; j < part.n_out; ++j) {
+            double s = 0;
+            for (int i = 0; i < k; ++i) s += double(wq[size_t(j) * size_t(k) + size_t(i)]) * xq[size_t(i)];
+            want[p][size_t(j)] = float(s) + (part.bias ? bias[size_t(j)] : 0.0f);
+        }
+    }
+    if (c.swiglu) {
+        for (size_t j = 0; j < want[0].size(); ++j) {
+            const float g = want[0][j];
+            want[0][j] = g / (1.0f + std::exp(-g)) * want[1][j];
+        }
+        want.resize(1);
+    }
+    for (size_t p = 0; p < want.size(); ++p)
+        if (c.parts[p].accumulate)
+            for (size_t j = 0; j < want[p].size(); ++j) want[p][j] += start[p][j];
+
+    cuda::matvec(m, 1, nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    for (size_t p = 0; p < want.size(); ++p) {
+        std::vector<float> got(want[p].size());
+        ASSERT_EQ(cudaMemcpy(got.data(), y[p], got.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_LT(test::rel_l2(got, want[p]), 2e-4) << "part " << p;
+    }
+}
+
+TEST(CudaMatvec, OneTokenMatchesTheReference) {
+    if (!cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA";
+    if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";
+    const GgmlType q4 = GgmlType::q4_0, q8 = GgmlType::q8_0, f16 = GgmlType::f16;
+    const std::vector<Case> cases = {
+        {q4, 2048, {{67, false, false}, {33, true, false}, {35, false, false}}, true, false},  // fused Q/K/V, norm
+        {q8, 576, {{1000, false, true}}, false, false},                                       // residual add
+        {q4, 8192, {{77, true, true}}, false, false},                                         // long rows
+        {q8, 14336, {{45, false, false}}, true, false},                                       // two fetches per lane
+        {q4, 256, {{17000, false, false}}, true, false},                                      // four rows per warp
+        {q8, 1024, {{300, false, false}, {300, false, false}}, true, true},                   // SwiGLU
+        {q4, 256, {{8500, false, false}, {8500, false, false}}, false, true},                 // SwiGLU, rows per warp
+        {f16, 2056, {{70, true, false}, {30, false, true}}, true, false},                     // F16, k % 256 != 0
+        {f16, 512, {{9000, false, false}}, false, false},                                     // F16, rows per warp
+        {f16, 4096, {{100, false, false}, {100, false, false}}, true, true},                  // F16 SwiGLU, long rows
+        {f16, 14336, {{40, false, false}}, true, false},  // F16 staged in over 48 KiB of shared memory
+    };
+    unsigned seed = 1;
+    for (const Case& c : cases) check(c, seed++);
+}
+
+}  // namespace
+}  // namespace forge
