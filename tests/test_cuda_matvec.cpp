@@ -1,7 +1,7 @@
-// Labelled `cuda`: the one-token decode matvec (matvec.cu: Q4_0/Q8_0 weights times the input
+// Labelled `cuda`: the staged decode matvec (matvec.cu: Q4_0/Q8_0 weights times the input
 // quantised to 8 bits in blocks of 32, F16 weights times the float input) against a scalar
 // reference on random data: awkward row counts, every rows-per-warp variant, RMSNorm, bias, a
-// residual add, fused Q/K/V parts and SwiGLU.
+// residual add, fused Q/K/V parts and SwiGLU; one input row and batches of up to eight.
 // Reports "skipped" without a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -52,6 +52,7 @@ struct Case {
     int k;
     std::vector<Part> parts;
     bool norm, swiglu;
+    int T = 1;  // input rows
 };
 
 // The input as the kernel stages it: normalised, then (quantised weights) per block of 32 a scale
@@ -74,14 +75,17 @@ std::vector<float> staged_input(std::vector<float> x, const std::vector<float>& 
 }
 
 void check(const Case& c, unsigned seed) {
-    SCOPED_TRACE(std::string(ggml_type_name(c.type)) + " k=" + std::to_string(c.k));
+    SCOPED_TRACE(std::string(ggml_type_name(c.type)) + " k=" + std::to_string(c.k) + " T=" + std::to_string(c.T));
     std::mt19937 rng(seed);
     const int k = c.k;
     const float eps = 1e-5f;
-    const auto x = randn(size_t(k), rng);
+    const size_t T = size_t(c.T);
+    const auto x = randn(T * size_t(k), rng);
     const auto norm = c.norm ? randn(size_t(k), rng, 1.0f, 0.2f) : std::vector<float>{};
     const bool f16 = c.type == GgmlType::f16;
-    const auto xq = staged_input(x, norm, eps, !f16);
+    std::vector<std::vector<float>> xq;  // [T][k]
+    for (size_t t = 0; t < T; ++t)
+        xq.push_back(staged_input(std::vector<float>(x.begin() + std::ptrdiff_t(t) * k, x.begin() + std::ptrdiff_t(t + 1) * k), norm, eps, !f16));
     const uint64_t row_bytes = ggml_row_bytes(c.type, k);
 
     std::vector<std::unique_ptr<DeviceBuffer>> keep;
@@ -109,16 +113,17 @@ void check(const Case& c, unsigned seed) {
         }
         const auto split = f16 ? cuda::SplitBlocks{blocks, {}} : cuda::split_blocks(c.type, blocks);
         const auto bias = part.bias ? randn(size_t(part.n_out), rng) : std::vector<float>{};
-        start[p] = randn(size_t(part.n_out), rng);
+        start[p] = randn(T * size_t(part.n_out), rng);
         y[p] = upload(start[p])->as<float>();
         m.part[p] = {c.type, upload(split.q)->as<uint8_t>(), split.q.size() / size_t(part.n_out), f16 ? nullptr : upload(split.d)->as<uint16_t>(),
                      part.n_out, part.bias ? upload(bias)->as<float>() : nullptr, y[p], part.accumulate};
-        want[p].resize(size_t(part.n_out));
-        for (int j = 0; j < part.n_out; ++j) {
-            double s = 0;
-            for (int i = 0; i < k; ++i) s += double(wq[size_t(j) * size_t(k) + size_t(i)]) * xq[size_t(i)];
-            want[p][size_t(j)] = float(s) + (part.bias ? bias[size_t(j)] : 0.0f);
-        }
+        want[p].resize(T * size_t(part.n_out));
+        for (size_t t = 0; t < T; ++t)
+            for (int j = 0; j < part.n_out; ++j) {
+                double s = 0;
+                for (int i = 0; i < k; ++i) s += double(wq[size_t(j) * size_t(k) + size_t(i)]) * xq[t][size_t(i)];
+                want[p][t * size_t(part.n_out) + size_t(j)] = float(s) + (part.bias ? bias[size_t(j)] : 0.0f);
+            }
     }
     if (c.swiglu) {
         for (size_t j = 0; j < want[0].size(); ++j) {
@@ -131,7 +136,7 @@ void check(const Case& c, unsigned seed) {
         if (c.parts[p].accumulate)
             for (size_t j = 0; j < want[p].size(); ++j) want[p][j] += start[p][j];
 
-    cuda::matvec(m, 1, nullptr);
+    cuda::matvec(m, c.T, nullptr);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     for (size_t p = 0; p < want.size(); ++p) {
         std::vector<float> got(want[p].size());
@@ -140,7 +145,7 @@ void check(const Case& c, unsigned seed) {
     }
 }
 
-TEST(CudaMatvec, OneTokenMatchesTheReference) {
+TEST(CudaMatvec, StagedKernelMatchesTheReference) {
     if (!cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA";
     if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";
     const GgmlType q4 = GgmlType::q4_0, q8 = GgmlType::q8_0, f16 = GgmlType::f16;
@@ -156,6 +161,12 @@ TEST(CudaMatvec, OneTokenMatchesTheReference) {
         {f16, 512, {{9000, false, false}}, false, false},                                     // F16, rows per warp
         {f16, 4096, {{100, false, false}, {100, false, false}}, true, true},                  // F16 SwiGLU, long rows
         {f16, 14336, {{40, false, false}}, true, false},  // F16 staged in over 48 KiB of shared memory
+        // Batches of rows (2, up to 4, up to 8 staged): odd block counts per row, accumulate, GLU.
+        {q4, 96, {{37, false, true}, {20, true, false}}, true, false, 2},
+        {q8, 2048, {{300, false, false}, {300, false, false}}, true, true, 3},
+        {q4, 8192, {{50, true, true}}, false, false, 8},
+        {f16, 1032, {{65, false, true}}, true, false, 5},
+        {q8, 14336, {{33, false, false}}, false, false, 7},
     };
     unsigned seed = 1;
     for (const Case& c : cases) check(c, seed++);

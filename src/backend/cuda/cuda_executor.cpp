@@ -122,9 +122,10 @@ private:
     size_t w16_elems_ = 0;
     int64_t f16_copies_bytes_ = 0;
     // Batches of up to this many rows use the matvec kernels, larger ones GEMMs. The matvec's
-    // cost grows with the rows (it is issue-bound): with F16 copies a GEMM wins from 2 rows on
-    // (1B Q4_0 on an H100, 8 sequences: 3363 tok/s against 1217), without them from 9.
-    // FORGE_CUDA_MATVEC_ROWS=0..8 overrides (bench variants).
+    // cost grows with the rows (it is issue-bound): with F16 copies of Q4_0/Q8_0 matrices a GEMM
+    // wins from 5 rows on (H100, batched decode TG tok/s, matvec against GEMM: 1B Q4_0 at 2 / 4 /
+    // 8 sequences 1637 / 2113 / 2802 against 1034 / 2061 / 4087; 8B Q4_0 437 / 580 / 567 against
+    // 267 / 532 / 1065), without copies from 9. FORGE_CUDA_MATVEC_ROWS=0..8 overrides.
     int matvec_rows_ = cuda::kMaxMatvecRows;
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
     // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
@@ -211,7 +212,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
     keep_f16_copies();
-    if (f16_copies_bytes_ > 0) matvec_rows_ = 1;
+    if (f16_copies_bytes_ > 0) matvec_rows_ = 4;
     if (const char* env = std::getenv("FORGE_CUDA_MATVEC_ROWS"); env && *env)
         matvec_rows_ = std::clamp(std::atoi(env), 0, cuda::kMaxMatvecRows);
     if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));

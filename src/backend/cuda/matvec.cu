@@ -1,9 +1,8 @@
-// Matrix-vector products for decode (and batches of up to kMaxMatvecRows tokens): one warp per
-// output row, each lane reading eight weights at a time (16-byte loads for F32/F16, the block's
-// 16-bit pieces for Q8_0/Q4_0) and dequantising in registers, so every weight byte is read once
-// per step whatever T is. Folded into the same kernel: the input's RMSNorm, biases, a residual
-// add, and SwiGLU/GeGLU of a fused gate/up pair. One token (the common decode case) with Q4_0,
-// Q8_0 or F16 weights has its own kernel (matvec_one).
+// Matrix-vector products for decode (and batches of up to kMaxMatvecRows tokens), every weight
+// byte read once per step whatever T is, with the input's RMSNorm, biases, a residual add and
+// SwiGLU/GeGLU of a fused gate/up pair folded in. Q4_0, Q8_0 and F16 weights take matvec_one,
+// which stages the input in shared memory; the rest (F32, rows too long to stage) the generic
+// matvec_kernel: one warp per output row, each lane dequantising eight weights at a time.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -137,8 +136,8 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     }
 }
 
-// One token (decode), the common case, for Q4_0, Q8_0 and F16 weights: each block stages the
-// (normalised) input in shared memory once, then each lane reads whole 16-byte pieces of its
+// Q4_0, Q8_0 and F16 weights, one token (decode) or up to 8: each block stages the
+// (normalised) input rows in shared memory once, then each lane reads whole 16-byte pieces of its
 // rows: Q4_0/Q8_0 blocks multiplied in the integer domain with dp4a against the input quantised to
 // 8 bits per 32 values (as the CPU does; a quarter of the instructions of dequantising to floats),
 // F16 against the input as floats. A warp takes RW rows and each lane keeps U pieces per row in
@@ -156,7 +155,10 @@ struct StageQ8 {
     float2* ds;
     __device__ StageQ8(void* smem, int k)
         : lo(static_cast<uint4*>(smem)), hi(lo + k / 32), ds(reinterpret_cast<float2*>(hi + k / 32)) {}
-    static size_t bytes(int k) { return size_t(k / 32) * (2 * sizeof(uint4) + sizeof(float2)); }
+    // Rounded up to 16, so that the next row's stage is aligned too.
+    __host__ __device__ static size_t bytes(int k) {
+        return (size_t(k / 32) * (2 * sizeof(uint4) + sizeof(float2)) + 15) / 16 * 16;
+    }
 };
 
 // The input as floats, values 8i..8i+3 in a[i] and 8i+4..8i+7 in b[i] (lanes reading consecutive
@@ -165,7 +167,7 @@ struct StageF32 {
     float4* a;
     float4* b;
     __device__ StageF32(void* smem, int k) : a(static_cast<float4*>(smem)), b(a + k / 8) {}
-    static size_t bytes(int k) { return size_t(k / 8) * 2 * sizeof(float4); }
+    __host__ __device__ static size_t bytes(int k) { return size_t(k / 8) * 2 * sizeof(float4); }
 };
 
 // Q4_0 split: a block's 16 quant bytes hold values 0..15 in their low nibbles, 16..31 in the high.
@@ -227,13 +229,13 @@ struct DotF16 {
     }
 };
 
-// 1 / RMS of x (1 without a norm); every thread of the block calls it.
-__device__ float block_inv_rms(const Matvec& m) {
+// 1 / RMS of input row t (1 without a norm); every thread of the block calls it.
+__device__ float block_inv_rms(const Matvec& m, int t) {
     if (!m.norm) return 1.0f;
     __shared__ float partial[kQWarps];
     float ss = 0;
     for (int i = threadIdx.x; i < m.k / 4; i += kQWarps * 32) {
-        const float4 v = reinterpret_cast<const float4*>(m.x)[i];
+        const float4 v = reinterpret_cast<const float4*>(m.x + int64_t(t) * m.k)[i];
         ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
     ss = warp_sum(ss);
@@ -244,9 +246,9 @@ __device__ float block_inv_rms(const Matvec& m) {
     return rsqrtf(total / float(m.k) + m.eps);
 }
 
-// Input values 8 * i .. 8 * i + 7, normalised when m.norm.
-__device__ void input8(const Matvec& m, float inv_rms, int i, float* v) {
-    const float4* x4 = reinterpret_cast<const float4*>(m.x) + 2 * i;
+// Values 8 * i .. 8 * i + 7 of input row t, normalised when m.norm.
+__device__ void input8(const Matvec& m, int t, float inv_rms, int i, float* v) {
+    const float4* x4 = reinterpret_cast<const float4*>(m.x + int64_t(t) * m.k) + 2 * i;
     const float4 a = x4[0], b = x4[1];
     v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
     if (!m.norm) return;
@@ -256,15 +258,15 @@ __device__ void input8(const Matvec& m, float inv_rms, int i, float* v) {
     for (int e = 0; e < 8; ++e) v[e] *= (n[e] + m.norm_offset) * inv_rms;
 }
 
-// Four threads per block of 32, eight values each.
-__device__ void stage(const Matvec& m, const StageQ8& x) {
+// Input row t. Four threads per block of 32, eight values each.
+__device__ void stage(const Matvec& m, int t, const StageQ8& x) {
     const int nb = m.k / 32, sub = threadIdx.x % 4;
-    const float inv_rms = block_inv_rms(m);
+    const float inv_rms = block_inv_rms(m, t);
     // The same number of passes for every thread: the shuffles below need the whole warp.
     for (int g0 = 0; g0 < nb; g0 += kQWarps * 8) {
         const int g = g0 + threadIdx.x / 4;
         float v[8] = {};
-        if (g < nb) input8(m, inv_rms, 4 * g + sub, v);
+        if (g < nb) input8(m, t, inv_rms, 4 * g + sub, v);
         float amax = 0;
         for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
         amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
@@ -287,19 +289,20 @@ __device__ void stage(const Matvec& m, const StageQ8& x) {
     __syncthreads();
 }
 
-__device__ void stage(const Matvec& m, const StageF32& x) {
-    const float inv_rms = block_inv_rms(m);
+__device__ void stage(const Matvec& m, int t, const StageF32& x) {
+    const float inv_rms = block_inv_rms(m, t);
     for (int i = threadIdx.x; i < m.k / 8; i += kQWarps * 32) {
         float v[8];
-        input8(m, inv_rms, i, v);
+        input8(m, t, inv_rms, i, v);
         x.a[i] = make_float4(v[0], v[1], v[2], v[3]);
         x.b[i] = make_float4(v[4], v[5], v[6], v[7]);
     }
     __syncthreads();
 }
 
-template <class B, Glu G, int RW, int U>
-__global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m) {
+// T: input rows the kernel has room for (n_rows of them are used).
+template <class B, Glu G, int RW, int U, int T>
+__global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows) {
     asm volatile("griddepcontrol.launch_dependents;");
     extern __shared__ uint4 smem[];
     const int n = m.k / B::kValues, warp = threadIdx.x / 32, lane = threadIdx.x % 32;  // n: pieces per row
@@ -334,10 +337,13 @@ __global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m) {
     };
     fetch(lane);
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    const typename B::Stage x(smem, m.k);
-    stage(m, x);
+    // Input row t staged at byte t * Stage::bytes(k).
+    auto staged = [&](int t) {
+        return typename B::Stage(reinterpret_cast<uint8_t*>(smem) + size_t(t) * B::Stage::bytes(m.k), m.k);
+    };
+    for (int t = 0; t < n_rows; ++t) stage(m, t, staged(t));
 
-    float acc[RW][P] = {};
+    float acc[T][RW][P] = {};
     for (int i0 = lane; i0 < n; i0 += 32 * U) {
         if (i0 != lane) fetch(i0);
 #pragma unroll
@@ -345,49 +351,60 @@ __global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m) {
             const int i = i0 + 32 * u;
             if (i >= n) break;
 #pragma unroll
-            for (int r = 0; r < RW; ++r)
+            for (int t = 0; t < T; ++t) {
+                if (t >= n_rows) break;
+                const typename B::Stage x = staged(t);
 #pragma unroll
-                for (int p = 0; p < P; ++p)
-                    if (w[r][0]) acc[r][p] += B::dot(raw[u][r][p], x, i);
+                for (int r = 0; r < RW; ++r)
+#pragma unroll
+                    for (int p = 0; p < P; ++p)
+                        if (w[r][0]) acc[t][r][p] += B::dot(raw[u][r][p], x, i);
+            }
         }
     }
 #pragma unroll
-    for (int r = 0; r < RW; ++r) {
-        float v = warp_sum(acc[r][0]);
-        const float u = P == 2 ? warp_sum(acc[r][P - 1]) : 0.0f;
-        if (lane != 0 || !w[r][0]) continue;
-        const int p = part[r], j = row[r];
-        const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
-        if (a.bias) v += a.bias[j];
-        if constexpr (G != Glu::none) v = activate(G, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
-        a.y[j] = a.accumulate ? a.y[j] + v : v;
+    for (int t = 0; t < T; ++t) {
+        if (t >= n_rows) break;
+#pragma unroll
+        for (int r = 0; r < RW; ++r) {
+            float v = warp_sum(acc[t][r][0]);
+            const float u = P == 2 ? warp_sum(acc[t][r][P - 1]) : 0.0f;
+            if (lane != 0 || !w[r][0]) continue;
+            const int p = part[r], j = row[r];
+            const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+            if (a.bias) v += a.bias[j];
+            if constexpr (G != Glu::none) v = activate(G, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
+            float& y = a.y[int64_t(t) * a.n_out + j];
+            y = a.accumulate ? y + v : v;
+        }
     }
 }
 
-// Whether matvec_one takes this product: one token, every part of one type it reads, the staged
-// input within kMaxStage bytes of shared memory (F16 rows of up to 25k values).
-constexpr size_t kMaxStage = 100 * 1024;
-bool one_token(const Matvec& m, int T) {
+// Whether matvec_one takes this product: every part of one type it reads, the T staged input rows
+// within kMaxStage bytes of shared memory (8 rows of 28k values for Q4_0/Q8_0, 1 of 40k for F16).
+constexpr size_t kMaxStage = 160 * 1024;
+bool staged_kernel(const Matvec& m, int T) {
     const GgmlType t = m.part[0].type;
     for (int p = 1; p < m.n_parts; ++p)
         if (m.part[p].type != t) return false;
-    if (t == GgmlType::q4_0 || t == GgmlType::q8_0) return T == 1 && m.k % 32 == 0 && StageQ8::bytes(m.k) <= kMaxStage;
-    if (t == GgmlType::f16) return T == 1 && m.k % 8 == 0 && StageF32::bytes(m.k) <= kMaxStage;
+    if (t == GgmlType::q4_0 || t == GgmlType::q8_0) return m.k % 32 == 0 && size_t(T) * StageQ8::bytes(m.k) <= kMaxStage;
+    if (t == GgmlType::f16) return m.k % 8 == 0 && size_t(T) * StageF32::bytes(m.k) <= kMaxStage;
     return false;
 }
 
 // A launch with more than the default 48 KiB of dynamic shared memory must be allowed it first.
 template <class K>
-void launch_staged(K kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const Matvec& m) {
+void launch_staged(K kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const Matvec& m, int T) {
     if (smem > 48 * 1024)
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "cudaFuncSetAttribute");
-    launch_smem(kernel, grid, block, smem, s, m);
+    launch_smem(kernel, grid, block, smem, s, m, T);
 }
 
-// Rows per warp: enough pieces in flight per lane (about eight) where rows are short, as long as
-// the grid still gives every SM two blocks.
+// Rows per warp (one token): enough pieces in flight per lane (about eight) where rows are short,
+// as long as the grid still gives every SM two blocks. Batches of 2..8 rows take one row per
+// warp (their several input rows give each weight piece work enough) and room for 2, 4 or 8.
 template <class B, Glu G>
-void launch_one(const Matvec& m, int rows, cudaStream_t s) {
+void launch_one(const Matvec& m, int T, int rows, cudaStream_t s) {
     static const int n_sm = [] {
         int dev = 0, n = 0;
         cudaGetDevice(&dev);
@@ -397,19 +414,22 @@ void launch_one(const Matvec& m, int rows, cudaStream_t s) {
     constexpr int P = G == Glu::none ? 1 : 2;
     const int per_row = (m.k / B::kValues + 31) / 32 * P;  // pieces each lane reads per row
     int rw = 1;
-    while (rw < 4 && rw * per_row < 8 && rows / (kQWarps * rw * 2) >= 2 * n_sm) rw *= 2;
+    while (T == 1 && rw < 4 && rw * per_row < 8 && rows / (kQWarps * rw * 2) >= 2 * n_sm) rw *= 2;
     const dim3 grid((rows + kQWarps * rw - 1) / (kQWarps * rw)), block(kQWarps * 32);
-    const size_t smem = B::Stage::bytes(m.k);
-    if (rw == 1) launch_staged(matvec_one<B, G, 1, 8 / P>, grid, block, smem, s, m);
-    else if (rw == 2) launch_staged(matvec_one<B, G, 2, 4 / P>, grid, block, smem, s, m);
-    else launch_staged(matvec_one<B, G, 4, 2 / P>, grid, block, smem, s, m);
+    const size_t smem = size_t(T) * B::Stage::bytes(m.k);
+    if (T == 1 && rw == 1) launch_staged(matvec_one<B, G, 1, 8 / P, 1>, grid, block, smem, s, m, T);
+    else if (T == 1 && rw == 2) launch_staged(matvec_one<B, G, 2, 4 / P, 1>, grid, block, smem, s, m, T);
+    else if (T == 1) launch_staged(matvec_one<B, G, 4, 2 / P, 1>, grid, block, smem, s, m, T);
+    else if (T == 2) launch_staged(matvec_one<B, G, 1, 8 / P, 2>, grid, block, smem, s, m, T);
+    else if (T <= 4) launch_staged(matvec_one<B, G, 1, 4 / P, 4>, grid, block, smem, s, m, T);
+    else launch_staged(matvec_one<B, G, 1, 4 / P, 8>, grid, block, smem, s, m, T);
 }
 
 template <class B>
-void launch_one_glu(const Matvec& m, int rows, cudaStream_t s) {
-    if (m.swiglu) launch_one<B, Glu::silu>(m, rows, s);
-    else if (m.geglu) launch_one<B, Glu::gelu>(m, rows, s);
-    else launch_one<B, Glu::none>(m, rows, s);
+void launch_one_glu(const Matvec& m, int T, int rows, cudaStream_t s) {
+    if (m.swiglu) launch_one<B, Glu::silu>(m, T, rows, s);
+    else if (m.geglu) launch_one<B, Glu::gelu>(m, T, rows, s);
+    else launch_one<B, Glu::none>(m, T, rows, s);
 }
 
 template <class R, int T>
@@ -471,10 +491,10 @@ void matvec(const Matvec& m, int T, cudaStream_t s) {
     int rows = 0;
     for (int p = 0; p < m.n_parts; ++p) rows += m.part[p].n_out;
     if (m.swiglu || m.geglu) rows = m.part[0].n_out;
-    if (one_token(m, T)) {
-        if (m.part[0].type == GgmlType::q4_0) launch_one_glu<DotQ4_0>(m, rows, s);
-        else if (m.part[0].type == GgmlType::q8_0) launch_one_glu<DotQ8_0>(m, rows, s);
-        else launch_one_glu<DotF16>(m, rows, s);
+    if (staged_kernel(m, T)) {
+        if (m.part[0].type == GgmlType::q4_0) launch_one_glu<DotQ4_0>(m, T, rows, s);
+        else if (m.part[0].type == GgmlType::q8_0) launch_one_glu<DotQ8_0>(m, T, rows, s);
+        else launch_one_glu<DotF16>(m, T, rows, s);
         return;
     }
     switch (m.part[0].type) {
