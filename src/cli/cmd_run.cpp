@@ -1,4 +1,5 @@
 // forge run -m MODEL -p TEXT [-n N] [-c CTX] [-t THREADS] [sampling flags] [--chat]
+//           [--draft MODEL|ngram [--draft-n K]]
 // Generates text, printing it as it is produced, then prompt and generation speed.
 #include <fmt/format.h>
 
@@ -26,6 +27,8 @@ struct RunArgs {
     EngineArgs engine;
     TextArgs text;
     int64_t n_ctx = 0;
+    std::string draft;  // a draft model, or "ngram" (prompt lookup)
+    int draft_n = 4;
 };
 
 void run(const RunArgs& a) {
@@ -36,7 +39,22 @@ void run(const RunArgs& a) {
     if (int64_t(prompt.size()) >= n_ctx)  // before the weights are read in
         throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), n_ctx));
     auto ex = make_executor(src, a.engine, n_ctx);
-    run_text(*ex, tok, prompt, a.text);
+    if (a.draft.empty()) return run_text(*ex, tok, prompt, a.text);
+    if (a.draft_n < 1) throw UsageError(fmt::format("--draft-n {}: expected 1 or more", a.draft_n));
+    if (a.draft == "ngram") {
+        LookupDrafter lookup;
+        return run_text(*ex, tok, prompt, a.text, &lookup, a.draft_n);
+    }
+    // The draft model runs where the model does, with the same context.
+    const auto draft_src = ModelSource::open(a.draft);
+    if (draft_src.config().n_vocab != src.config().n_vocab)
+        throw UsageError(fmt::format("--draft {}: its vocabulary has {} tokens, the model's {}; a draft needs the same tokenizer",
+                                     a.draft, draft_src.config().n_vocab, src.config().n_vocab));
+    EngineArgs draft_engine = a.engine;
+    draft_engine.model = a.draft;
+    auto draft_ex = make_executor(draft_src, draft_engine, n_ctx);
+    ModelDrafter drafter(*draft_ex);
+    run_text(*ex, tok, prompt, a.text, &drafter, a.draft_n);
 }
 
 }  // namespace
@@ -48,6 +66,9 @@ void add_run(CLI::App& app) {
     cmd->add_option("-p,--prompt", a->text.prompt, "Prompt")->capture_default_str();
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
     add_text_args(cmd, a->text);
+    cmd->add_option("--draft", a->draft,
+                    "Speculative decoding (greedy): a draft model with the same tokenizer, or 'ngram' for prompt lookup");
+    cmd->add_option("--draft-n", a->draft_n, "--draft: guesses checked per pass of the model")->capture_default_str();
     cmd->callback([a] { run(*a); });
 }
 

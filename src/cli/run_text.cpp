@@ -27,14 +27,16 @@ std::vector<int32_t> prompt_tokens(const Tokenizer& tok, const std::string& temp
     return tok.encode(text, false);  // a template that writes BOS itself must not get a second one
 }
 
-void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> prompt, const TextArgs& a) {
+void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> prompt, const TextArgs& a, Drafter* drafter,
+              int draft_n) {
     if (int64_t(prompt.size()) >= ex.n_ctx())
         throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), ex.n_ctx()));
     Sampler sampler(a.sampling.resolve());
+    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos, drafter, draft_n};
+    check_drafter(sampler, opts);  // before anything is printed
     if (!a.chat) fmt::print("{}", a.prompt);
     std::fflush(stdout);
     int64_t pos = 0;
-    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos};
     const auto r = generate(ex, tok, sampler, prompt, pos, opts, [](std::string_view s) {
         fmt::print("{}", s);
         std::fflush(stdout);
@@ -43,6 +45,10 @@ void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> promp
     fmt::print(stderr, "\nprompt: {} tokens in {:.3f} s ({:.1f} tok/s) | generation: {} tokens in {:.3f} s ({:.1f} tok/s) | {}\n",
                r.n_prompt, r.prompt_seconds, double(r.n_prompt) / r.prompt_seconds, r.n_generated, r.gen_seconds,
                r.n_generated ? double(r.n_generated) / r.gen_seconds : 0.0, ex.describe());
+    if (drafter)
+        fmt::print(stderr, "speculative: {} of {} guesses kept ({:.1f}%), {:.2f} tokens per pass of the model\n", r.accepted,
+                   r.drafted, r.drafted ? 100.0 * double(r.accepted) / double(r.drafted) : 0.0,
+                   r.passes ? double(r.n_generated) / double(r.passes) : 0.0);
 }
 
 }  // namespace forge::cli

@@ -9,6 +9,7 @@
 
 #include "backend/executor.h"
 #include "cli/sampling_args.h"
+#include "runtime/drafter.h"
 #include "runtime/tokenizer.h"
 
 namespace forge::cli {
@@ -27,8 +28,10 @@ void add_text_args(CLI::App* cmd, TextArgs& a);
 // template_source (a GGUF, tokenizer.json's folder or a Hugging Face directory).
 std::vector<int32_t> prompt_tokens(const Tokenizer& tok, const std::string& template_source, const TextArgs& a);
 
-// Generates from the prompt at position 0 of ex's cache. Throws forge::Error when the prompt
-// does not fit ex's context.
-void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> prompt, const TextArgs& a);
+// Generates from the prompt at position 0 of ex's cache, speculatively with a drafter (then
+// also reporting how many guesses the model kept). Throws forge::Error when the prompt does not
+// fit ex's context.
+void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> prompt, const TextArgs& a, Drafter* drafter = nullptr,
+              int draft_n = 4);
 
 }  // namespace forge::cli

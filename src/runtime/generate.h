@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/executor.h"
+#include "runtime/drafter.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer.h"
 
@@ -24,6 +25,10 @@ struct GenerateOptions {
     int64_t max_tokens = 128;
     std::vector<std::string> stop;  // stop strings (not shown)
     bool ignore_eos = false;
+    // Speculative decoding (greedy sampling only): each target pass checks up to draft_n of the
+    // drafter's guesses at once. The output is the same as without.
+    Drafter* drafter = nullptr;
+    int draft_n = 4;
 };
 
 struct GenerateResult {
@@ -31,11 +36,17 @@ struct GenerateResult {
     double prompt_seconds = 0, gen_seconds = 0;
     std::string finish_reason;  // "stop" (EOS or a stop string), "length" (max_tokens or context)
     std::vector<int32_t> tokens;  // generated ids (an end-of-generation token is not included)
+    // Speculative decoding: guesses checked, guesses the target agreed with, target passes.
+    int64_t drafted = 0, accepted = 0, passes = 0;
 };
 
+// Throws forge::UsageError when o has a drafter and the sampler is not greedy.
+void check_drafter(const Sampler& sampler, const GenerateOptions& o);
+
 // Runs prompt at positions pos.., then generates; pos advances past everything the cache now
-// holds (the prompt and every generated token but the last). on_text receives the text as it becomes printable. Throws forge::Error when the prompt
-// does not fit the context.
+// holds (the prompt and every generated token but the last). on_text receives the text as it
+// becomes printable. Throws forge::Error when the prompt does not fit the context, and
+// forge::UsageError for a drafter with a sampler that is not greedy.
 GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
                         int64_t& pos, const GenerateOptions& o, const std::function<void(std::string_view)>& on_text);
 
