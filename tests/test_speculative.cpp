@@ -1,8 +1,13 @@
 // Speculative decoding (runtime/drafter.h, generate() with a drafter): whatever the drafter
-// guesses (the model itself, a Q4_0 copy, prompt lookup, always the same wrong token), the output
-// is exactly the model's greedy output, the budget and the cache position come out as without a
-// drafter, and right guesses are kept. Also `forge run --draft`.
+// guesses (the model itself, a Q4_0 copy, prompt lookup, always the same wrong token), greedy
+// output is exactly the model's, the budget and the cache position come out as without a
+// drafter, and right guesses are kept; sampled output keeps the model's distribution. Also
+// `forge run --draft`.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
 
 #include "backend/cpu/executor.h"
 #include "model/gguf_export.h"
@@ -103,16 +108,63 @@ TEST(Speculative, Stories260K) {
     check_drafters(Model(path), q4_copy(path), "Once upon a time, there was a little girl named Lily. Lily");
 }
 
-TEST(Speculative, NeedsGreedySampling) {
+// Sampled (temperature 0.7, top-k 4): the first two generated tokens over 4000 seeds are
+// distributed alike without guesses, with guesses that are often wrong (always one fixed token,
+// the model's second choice) and with the model guessing for itself. Accepting every guess
+// would give the fixed token its whole mass (a total variation distance near 0.7).
+TEST(Speculative, SampledOutputKeepsTheModelsDistribution) {
     const auto path = test::temp_dir() / "qwen2.gguf";
     test::write_tiny_model(path, "qwen2", 5);
     const Model m(path);
     auto ex = m.executor();
-    Sampler sampler(SamplerParams{});  // temperature 0.8
-    LookupDrafter lookup;
-    int64_t pos = 0;
-    const auto prompt = m.tok.encode("hello", true);
-    EXPECT_THROW(generate(*ex, m.tok, sampler, prompt, pos, {8, {}, false, &lookup, 4}, [](std::string_view) {}), UsageError);
+    const auto prompt = m.tok.encode("hello world", true);
+    constexpr int kRuns = 4000;
+    auto pairs = [&](Drafter* d, uint64_t seed0, int64_t* accepted) {
+        std::map<std::pair<int32_t, int32_t>, double> freq;
+        for (int i = 0; i < kRuns; ++i) {
+            SamplerParams sp;
+            sp.temperature = 0.7f, sp.top_k = 4, sp.top_p = 1, sp.min_p = 0, sp.seed = seed0 + uint64_t(i);
+            Sampler sampler(sp);
+            int64_t pos = 0;
+            // Three tokens, so that the second is checked against a guess (the third is not).
+            const auto r = generate(*ex, m.tok, sampler, prompt, pos, {3, {}, true, d, 2}, [](std::string_view) {});
+            freq[{r.tokens[0], r.tokens[1]}] += 1.0 / kRuns;
+            if (accepted) *accepted += r.accepted;
+        }
+        return freq;
+    };
+    auto distance = [](const auto& a, const auto& b) {
+        std::map<std::pair<int32_t, int32_t>, double> diff = a;
+        for (const auto& [k, v] : b) diff[k] -= v;
+        double tv = 0;
+        for (const auto& [k, v] : diff) tv += std::abs(v) / 2;
+        return tv;
+    };
+    const auto plain = pairs(nullptr, 0, nullptr);
+    std::map<int32_t, double> second;
+    for (const auto& [k, v] : plain) second[k.second] += v;
+    ASSERT_GE(second.size(), 2u) << "the test needs a second choice";
+    std::vector<std::pair<double, int32_t>> ranked;
+    for (const auto& [t, v] : second) ranked.push_back({v, t});
+    std::sort(ranked.rbegin(), ranked.rend());
+
+    class Fixed : public Drafter {
+    public:
+        explicit Fixed(int32_t t) : t_(t) {}
+        std::vector<int32_t> propose(std::span<const int32_t>, int k) override { return std::vector<int32_t>(size_t(k), t_); }
+
+    private:
+        int32_t t_;
+    } fixed(ranked[1].second);
+    int64_t kept = 0;
+    const auto with_fixed = pairs(&fixed, 1000000, &kept);
+    EXPECT_LT(distance(plain, with_fixed), 0.1);
+    EXPECT_GT(kept, kRuns / 20) << "the guess is right sometimes";
+    EXPECT_LT(kept, kRuns * 9 / 10);
+
+    auto self_ex = m.executor();
+    ModelDrafter self(*self_ex);
+    EXPECT_LT(distance(plain, pairs(&self, 2000000, nullptr)), 0.1);
 }
 
 TEST(Speculative, ForgeRunDraft) {
@@ -128,9 +180,15 @@ TEST(Speculative, ForgeRunDraft) {
     EXPECT_EQ(drafted.code, 0) << drafted.out;
     EXPECT_NE(drafted.out.find(plain.out.substr(0, plain.out.size() - 1)), std::string::npos) << drafted.out;
     EXPECT_NE(drafted.out.find("speculative:"), std::string::npos) << drafted.out;
-    const auto sampled = test::run_command(base + " --draft ngram --temp 0.7", true);
-    EXPECT_EQ(sampled.code, 1);
-    EXPECT_EQ(sampled.out.rfind("forge: error: speculative decoding (--draft) needs greedy sampling", 0), 0u) << sampled.out;
+    const auto sampled = test::run_command(base + " --draft ngram --temp 0.7 -s 3", true);
+    EXPECT_EQ(sampled.code, 0) << sampled.out;
+    EXPECT_NE(sampled.out.find("speculative:"), std::string::npos) << sampled.out;
+    const auto spelt = test::run_command(std::string(FORGE_BIN) + " speculative --target-model " + model + " --draft-model " + model +
+                                             " -p 'Once upon a time' -n 40 -t 1 --device cpu --temp 0", false);
+    EXPECT_EQ(spelt.out, plain.out);
+    const auto bad = test::run_command(base + " --draft ngram --draft-n 0", true);
+    EXPECT_EQ(bad.code, 1) << bad.out;
+    EXPECT_NE(bad.out.find("--draft-n 0"), std::string::npos) << bad.out;
 }
 
 }  // namespace

@@ -67,9 +67,28 @@ void add_run(CLI::App& app) {
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
     add_text_args(cmd, a->text);
     cmd->add_option("--draft", a->draft,
-                    "Speculative decoding (greedy): a draft model with the same tokenizer, or 'ngram' for prompt lookup");
+                    "Speculative decoding: a draft model with the same tokenizer, or 'ngram' for prompt lookup");
     cmd->add_option("--draft-n", a->draft_n, "--draft: guesses checked per pass of the model")->capture_default_str();
     cmd->callback([a] { run(*a); });
+}
+
+// `forge run --draft` spelt as llama.cpp's llama-speculative users may look for it.
+void add_speculative(CLI::App& app) {
+    auto* cmd = app.add_subcommand("speculative", "Speculative decoding: forge run with --draft (see forge run --help)");
+    auto a = std::make_shared<RunArgs>();
+    add_engine_args(cmd, a->engine);
+    cmd->get_option("--model")->required(false);
+    cmd->add_option("--target-model", a->engine.model, "The model (as -m)");
+    cmd->add_option("-p,--prompt", a->text.prompt, "Prompt")->capture_default_str();
+    cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
+    add_text_args(cmd, a->text);
+    cmd->add_option("--draft,--draft-model,--md", a->draft, "A draft model with the same tokenizer, or 'ngram' for prompt lookup")
+        ->required();
+    cmd->add_option("--draft-n", a->draft_n, "Guesses checked per pass of the model")->capture_default_str();
+    cmd->callback([a] {
+        if (a->engine.model.empty()) throw UsageError("speculative: give the model with --target-model or -m");
+        run(*a);
+    });
 }
 
 }  // namespace forge::cli

@@ -29,6 +29,7 @@ void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
 void add_apply_template(CLI::App& app);
 void add_run(CLI::App& app);
+void add_speculative(CLI::App& app);
 void add_trace(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_logits(CLI::App& app);

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "forge 0.1.0");
     app.require_subcommand(1);
     forge::cli::add_run(app);
+    forge::cli::add_speculative(app);
     forge::cli::add_trace(app);
     forge::cli::add_chat(app);
     forge::cli::add_logits(app);

@@ -32,11 +32,10 @@ void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> promp
     if (int64_t(prompt.size()) >= ex.n_ctx())
         throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), ex.n_ctx()));
     Sampler sampler(a.sampling.resolve());
-    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos, drafter, draft_n};
-    check_drafter(sampler, opts);  // before anything is printed
     if (!a.chat) fmt::print("{}", a.prompt);
     std::fflush(stdout);
     int64_t pos = 0;
+    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos, drafter, draft_n};
     const auto r = generate(ex, tok, sampler, prompt, pos, opts, [](std::string_view s) {
         fmt::print("{}", s);
         std::fflush(stdout);

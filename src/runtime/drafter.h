@@ -1,6 +1,7 @@
 // Drafters for speculative decoding (generate() with GenerateOptions::drafter): they guess the
 // next tokens of a sequence cheaply, and the target model checks all the guesses in one pass.
-// Guesses only decide how many tokens a pass yields, never which: the output is the target's.
+// Guesses decide how many tokens a pass yields, not what is generated: greedy output is the
+// target's own, sampled output has the target's distribution (Sampler::verify).
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -59,12 +60,13 @@ private:
     StopMatcher stops_;
 };
 
-// Greedy decoding with guesses: each pass feeds the last token and the drafter's guesses, keeps
-// the guesses while they equal the target's own argmax, then takes the target's token where they
-// part (or after the last). history: the prompt; pos: just past it.
-void speculate(Executor& ex, std::vector<int32_t> history, int64_t pos, std::span<const float> logits, const GenerateOptions& o,
-               Emitter& em, GenerateResult& r) {
-    int32_t cur = argmax(logits);
+// Decoding with guesses: each pass feeds the last token and the drafter's guesses; the sampler
+// keeps each guess with the model's probability for it (always, greedy, when it is the argmax)
+// and where one is refused draws from the rest, so the tokens are distributed as without
+// guesses. history: the prompt; pos: just past it.
+void speculate(Executor& ex, Sampler& sampler, std::vector<int32_t> history, int64_t pos, std::span<const float> logits,
+               const GenerateOptions& o, Emitter& em, GenerateResult& r) {
+    int32_t cur = sampler.sample(logits);
     if (!em.push(cur)) return;
     while (pos < ex.n_ctx()) {
         history.push_back(cur);
@@ -79,11 +81,12 @@ void speculate(Executor& ex, std::vector<int32_t> history, int64_t pos, std::spa
         r.drafted += int64_t(batch.size()) - 1;
         size_t n = 0;  // guesses kept
         for (;; ++n) {
-            const int32_t t = argmax(rows.subspan(n * V, V));
-            const bool guessed = n + 1 < batch.size() && batch[n + 1] == t;
-            r.accepted += guessed;
+            const auto guess = n + 1 < batch.size() ? std::optional<int32_t>(batch[n + 1]) : std::nullopt;
+            const int32_t t = sampler.verify(rows.subspan(n * V, V), guess);
+            const bool kept = guess && t == *guess;  // a refused guess is never drawn again
+            r.accepted += kept;
             if (!em.push(t)) return;
-            if (!guessed) {
+            if (!kept) {
                 cur = t;
                 break;
             }
@@ -95,18 +98,12 @@ void speculate(Executor& ex, std::vector<int32_t> history, int64_t pos, std::spa
 
 }  // namespace
 
-void check_drafter(const Sampler& sampler, const GenerateOptions& o) {
-    if (o.drafter && !sampler.greedy())
-        throw UsageError("speculative decoding (--draft) needs greedy sampling for now: --temp 0, no penalties or logit bias");
-}
-
 GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
                         int64_t& pos, const GenerateOptions& o, const std::function<void(std::string_view)>& on_text) {
     if (prompt.empty()) throw Error("the prompt is empty");
     if (pos + int64_t(prompt.size()) > ex.n_ctx())
         throw Error(fmt::format("the prompt needs {} tokens but only {} of the context of {} are left (-c)", prompt.size(),
                                 ex.n_ctx() - pos, ex.n_ctx()));
-    check_drafter(sampler, o);
     GenerateResult r;
     r.n_prompt = int64_t(prompt.size());
     using clock = std::chrono::steady_clock;
@@ -118,7 +115,7 @@ GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, st
     r.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
     Emitter em(tok, o, r, on_text);
     if (o.max_tokens > 0 && o.drafter) {
-        speculate(ex, {prompt.begin(), prompt.end()}, pos, logits, o, em, r);
+        speculate(ex, sampler, {prompt.begin(), prompt.end()}, pos, logits, o, em, r);
         pos += std::max<int64_t>(r.n_generated - 1, 0);  // every generated token but the last is cached
     } else if (o.max_tokens > 0) {
         for (;;) {

@@ -25,8 +25,8 @@ struct GenerateOptions {
     int64_t max_tokens = 128;
     std::vector<std::string> stop;  // stop strings (not shown)
     bool ignore_eos = false;
-    // Speculative decoding (greedy sampling only): each target pass checks up to draft_n of the
-    // drafter's guesses at once. The output is the same as without.
+    // Speculative decoding: each pass of the model checks up to draft_n of the drafter's guesses
+    // at once. Greedy output is the same as without; sampled output is distributed the same.
     Drafter* drafter = nullptr;
     int draft_n = 4;
 };
@@ -40,13 +40,9 @@ struct GenerateResult {
     int64_t drafted = 0, accepted = 0, passes = 0;
 };
 
-// Throws forge::UsageError when o has a drafter and the sampler is not greedy.
-void check_drafter(const Sampler& sampler, const GenerateOptions& o);
-
 // Runs prompt at positions pos.., then generates; pos advances past everything the cache now
 // holds (the prompt and every generated token but the last). on_text receives the text as it
-// becomes printable. Throws forge::Error when the prompt does not fit the context, and
-// forge::UsageError for a drafter with a sampler that is not greedy.
+// becomes printable. Throws forge::Error when the prompt does not fit the context.
 GenerateResult generate(Executor& ex, const Tokenizer& tok, Sampler& sampler, std::span<const int32_t> prompt,
                         int64_t& pos, const GenerateOptions& o, const std::function<void(std::string_view)>& on_text);
 

@@ -12,7 +12,7 @@ void Sampler::accept(int32_t token) {
     if (p_.penalty_last_n > 0 && recent_.size() > size_t(p_.penalty_last_n)) recent_.pop_front();
 }
 
-int32_t Sampler::sample(std::span<const float> in) {
+Sampler::Candidates Sampler::candidates(std::span<const float> in) {
     work_.assign(in.begin(), in.end());
     std::span<float> logits(work_);
     for (const auto& [id, bias] : p_.logit_bias)
@@ -29,32 +29,57 @@ int32_t Sampler::sample(std::span<const float> in) {
         }
     }
     const auto best = std::max_element(logits.begin(), logits.end());
-    int32_t chosen = int32_t(best - logits.begin());
-    if (p_.temperature > 0) {
-        // Candidates sorted by logit, cut to top_k.
-        std::vector<int32_t> ids(logits.size());
-        std::iota(ids.begin(), ids.end(), 0);
-        const size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), ids.size()) : ids.size();
-        std::partial_sort(ids.begin(), ids.begin() + long(k), ids.end(),
-                          [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
-        ids.resize(k);
-        std::vector<double> prob(k);
-        double sum = 0;
-        for (size_t i = 0; i < k; ++i) sum += prob[i] = std::exp(double(logits[size_t(ids[i])] - *best) / p_.temperature);
-        for (auto& p : prob) p /= sum;
-        // min-p, then top-p (the smallest prefix whose mass reaches top_p).
-        size_t keep = k;
-        for (size_t i = 1; i < keep; ++i)
-            if (prob[i] < double(p_.min_p) * prob[0]) keep = i;
-        double mass = 0;
-        for (size_t i = 0; i < keep; ++i)
-            if ((mass += prob[i]) >= double(p_.top_p)) {
-                keep = i + 1;
-                break;
-            }
-        std::discrete_distribution<size_t> pick(prob.begin(), prob.begin() + long(keep));
-        chosen = ids[pick(rng_)];
+    if (p_.temperature <= 0) return {{int32_t(best - logits.begin())}, {1.0}};
+    // Candidates sorted by logit, cut to top_k.
+    Candidates c;
+    c.ids.resize(logits.size());
+    std::iota(c.ids.begin(), c.ids.end(), 0);
+    const size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), c.ids.size()) : c.ids.size();
+    std::partial_sort(c.ids.begin(), c.ids.begin() + long(k), c.ids.end(),
+                      [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
+    c.ids.resize(k);
+    c.prob.resize(k);
+    double sum = 0;
+    for (size_t i = 0; i < k; ++i) sum += c.prob[i] = std::exp(double(logits[size_t(c.ids[i])] - *best) / p_.temperature);
+    for (auto& p : c.prob) p /= sum;
+    // min-p, then top-p (the smallest prefix whose mass reaches top_p).
+    size_t keep = k;
+    for (size_t i = 1; i < keep; ++i)
+        if (c.prob[i] < double(p_.min_p) * c.prob[0]) keep = i;
+    double mass = 0;
+    for (size_t i = 0; i < keep; ++i)
+        if ((mass += c.prob[i]) >= double(p_.top_p)) {
+            keep = i + 1;
+            break;
+        }
+    c.ids.resize(keep);
+    c.prob.resize(keep);
+    return c;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+    const Candidates c = candidates(logits);
+    std::discrete_distribution<size_t> pick(c.prob.begin(), c.prob.end());
+    const int32_t chosen = p_.temperature <= 0 ? c.ids[0] : c.ids[pick(rng_)];
+    accept(chosen);
+    return chosen;
+}
+
+int32_t Sampler::verify(std::span<const float> logits, std::optional<int32_t> guess) {
+    Candidates c = candidates(logits);
+    if (guess) {
+        double total = 0, p_guess = 0;
+        for (size_t i = 0; i < c.ids.size(); ++i) {
+            total += c.prob[i];
+            if (c.ids[i] == *guess) p_guess = c.prob[i], c.prob[i] = 0;
+        }
+        if (std::uniform_real_distribution<double>(0, total)(rng_) < p_guess) {
+            accept(*guess);
+            return *guess;
+        }
     }
+    std::discrete_distribution<size_t> pick(c.prob.begin(), c.prob.end());
+    const int32_t chosen = c.ids[pick(rng_)];
     accept(chosen);
     return chosen;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <span>
 #include <unordered_map>
@@ -31,6 +32,10 @@ public:
     explicit Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
     // Chooses a token and records it in the penalty window.
     int32_t sample(std::span<const float> logits);
+    // Speculative sampling with a guess that a drafter made deterministically: keeps the guess with
+    // its probability p(guess), else samples from p without it; together a draw from p, as
+    // sample() makes. Records the token like sample(). Without a guess, the same as sample().
+    int32_t verify(std::span<const float> logits, std::optional<int32_t> guess);
     // Records a token the sampler did not choose (the prompt), for the penalties.
     void accept(int32_t token);
     // True when sample() is plain argmax of the logits: temperature 0, no bias, no penalties.
@@ -40,6 +45,14 @@ public:
     }
 
 private:
+    // The tokens sample() chooses among and their probabilities (summing to 1): after bias,
+    // penalties, temperature, top-k, min-p and top-p; the argmax alone at temperature 0.
+    struct Candidates {
+        std::vector<int32_t> ids;
+        std::vector<double> prob;
+    };
+    Candidates candidates(std::span<const float> logits);
+
     SamplerParams p_;
     std::mt19937_64 rng_;
     std::deque<int32_t> recent_;  // the last penalty_last_n tokens
