@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "backend/cuda/device_info.h"
 #include "compile/weights_file.h"
 #include "model/model_source.h"
 #include "model/weights.h"
@@ -149,6 +150,11 @@ TEST(Compile, CudaTargetBuilds) {
     const Result help = sh(q(dir / "m") + " --help");
     EXPECT_EQ(help.code, 0);
     EXPECT_NE(help.out.find("compiled by forge for cuda"), std::string::npos) << help.out;
+    if (!cuda_devices().empty()) return;  // (it runs on the GPU machine: test_compile_cuda)
+    ASSERT_EQ(sh(forge_cmd("export-weights -m " + q(tiny_qwen()) + " -o " + q(dir / "w.bin"))).code, 0);
+    const Result no_gpu = sh(q(dir / "m") + " " + q(dir / "w.bin") + " " + q(tiny_qwen()) + " hello -n 2", true);
+    EXPECT_EQ(no_gpu.code, 1) << no_gpu.out;
+    EXPECT_NE(no_gpu.out.find("compiled for CUDA"), std::string::npos) << no_gpu.out;
 }
 
 // The folder forge compile writes is all a machine needs besides the compiler and CMake: moved

@@ -69,9 +69,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         __syncthreads();
         const int half = r.rope_dim / 2;
         for (int f = tid; f < half; f += kThreads) {
-            double sn, cs;
-            sincos(double(pos) * double(r.inv_freq[f]), &sn, &cs);
-            const float c = float(cs) * r.mscale, sv = float(sn) * r.mscale;
+            const float2 cs = r.cos_sin[int64_t(pos) * half + f];
+            const float c = cs.x * r.mscale, sv = cs.y * r.mscale;
             const int i0 = r.neox ? f : 2 * f, i1 = r.neox ? f + half : 2 * f + 1;
             const float q0 = q[i0], q1 = q[i1], k0 = knew[i0], k1 = knew[i1];
             q[i0] = q0 * c - q1 * sv, q[i1] = q0 * sv + q1 * c;

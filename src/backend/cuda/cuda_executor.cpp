@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_executor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -138,7 +139,7 @@ private:
     float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
     int32_t *d_argmax_ = nullptr, *h_argmax_ = nullptr;  // [max_t]; h_: pinned
     int n_argmax_ = 0;
-    float* d_inv_freq_ = nullptr;
+    float2* d_cos_sin_ = nullptr;  // [n_ctx, rope_dim / 2] (see cuda::RopeKv)
     struct Lowered {
         bool head;          // part of the output head
         std::string label;  // for FORGE_CUDA_PROFILE
@@ -198,8 +199,17 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         FORGE_CUDA(cudaMallocHost(h, size_t(n) * sizeof(int)));
     }
     FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
-    d_inv_freq_ = static_cast<float*>(mem_.alloc(p_.rope.inv_freq.size() * sizeof(float)));
-    FORGE_CUDA(cudaMemcpy(d_inv_freq_, p_.rope.inv_freq.data(), p_.rope.inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
+    // The rotation of every position, computed once in double precision (as the kernels did per
+    // call, which cost a slow double sincos per pair and token).
+    const size_t pairs = p_.rope.inv_freq.size();
+    std::vector<float2> cos_sin(size_t(n_ctx) * pairs);
+    for (size_t pos = 0; pos < size_t(n_ctx); ++pos)
+        for (size_t f = 0; f < pairs; ++f) {
+            const double angle = double(pos) * double(p_.rope.inv_freq[f]);
+            cos_sin[pos * pairs + f] = {float(std::cos(angle)), float(std::sin(angle))};
+        }
+    d_cos_sin_ = static_cast<float2*>(mem_.alloc(std::max<size_t>(cos_sin.size(), 1) * sizeof(float2)));
+    FORGE_CUDA(cudaMemcpy(d_cos_sin_, cos_sin.data(), cos_sin.size() * sizeof(float2), cudaMemcpyHostToDevice));
     if (compiled.fn)
         compiled.fn(*this, compiled.weights);
     else
@@ -456,7 +466,7 @@ void CudaExecutor::attention(int q, int k, int v, int out, int layer_index, int6
     rotated_.clear();
     const size_t layer = size_t(layer_index) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
     const cuda::KvPages pages{d_row_pos_, d_row_table_, d_tables_};
-    cuda::RopeKv r{buf(q), buf(k), buf(v), k_cache_ + layer, v_cache_ + layer, pages, d_inv_freq_,
+    cuda::RopeKv r{buf(q), buf(k), buf(v), k_cache_ + layer, v_cache_ + layer, pages, d_cos_sin_,
                    rotate ? p_.rope.mscale : 1.0f, int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                    rotate ? int(c.rope_dim) : 0, c.rope_style == RopeStyle::neox};
     cuda::Attention a{buf(q), k_cache_ + layer, v_cache_ + layer, buf(out), pages, int(c.n_head), int(c.n_head_kv),

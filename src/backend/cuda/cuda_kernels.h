@@ -78,7 +78,7 @@ struct RopeKv {
     __half* k_cache;
     __half* v_cache;
     KvPages pages;
-    const float* inv_freq;   // [rope_dim / 2]
+    const float2* cos_sin;   // [n_ctx, rope_dim / 2]: (cos, sin) of position p * inv_freq[i]
     float mscale;
     int n_head, n_head_kv, head_dim, rope_dim;
     bool neox;

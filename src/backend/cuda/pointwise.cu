@@ -61,9 +61,8 @@ __global__ void rope_kv_kernel(RopeKv r) {
         const bool is_q = i < q_pairs;
         const int pair = is_q ? i : i - q_pairs, h = pair / half, f = pair % half;
         float* v = (is_q ? r.q + int64_t(t) * q_cols : r.k + int64_t(t) * kv_cols) + h * r.head_dim;
-        double sn, cs;
-        sincos(double(p) * double(r.inv_freq[f]), &sn, &cs);
-        const float c = float(cs) * r.mscale, s = float(sn) * r.mscale;
+        const float2 cs = r.cos_sin[int64_t(p) * half + f];
+        const float c = cs.x * r.mscale, s = cs.y * r.mscale;
         const int a = r.neox ? f : 2 * f, b = r.neox ? f + half : 2 * f + 1;
         const float x0 = v[a], x1 = v[b];
         v[a] = x0 * c - x1 * s;
