@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcpp-httplib-dev                  # forge serve
   chromium                            # the chat page's end-to-end test (headless)
+  emscripten                          # forge compile --target wasm (built with forge; a Node-run test)
 )
 
 sudo_cmd=()

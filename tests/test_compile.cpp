@@ -191,13 +191,17 @@ TEST(Compile, FolderBuildsAndRunsOnItsOwn) {
     EXPECT_EQ(ran.code, 0) << ran.out;
 }
 
-TEST(Compile, RefusesAnUnknownTargetAndName) {
+TEST(Compile, RefusesAnUnknownTargetANameAndWasmRun) {
     const Result target = sh(forge_cmd("compile -m " + q(tiny_qwen()) + " -o " + q(test::temp_dir()) + " --target tpu"), true);
     EXPECT_EQ(target.code, 1);
     EXPECT_NE(target.out.find("--target 'tpu'"), std::string::npos) << target.out;
     const Result name = sh(forge_cmd("compile -m " + q(tiny_qwen()) + " -o " + q(test::temp_dir()) + " --name 'a b'"), true);
     EXPECT_EQ(name.code, 1);
     EXPECT_NE(name.out.find("--name 'a b'"), std::string::npos) << name.out;
+    // A page runs in a browser: --run cannot run it.
+    const Result run = sh(forge_cmd("compile -m " + q(tiny_qwen()) + " -o " + q(test::temp_dir()) + " --target wasm --run"), true);
+    EXPECT_EQ(run.code, 1);
+    EXPECT_NE(run.out.find("--run: a wasm build runs in a browser"), std::string::npos) << run.out;
 }
 
 }  // namespace

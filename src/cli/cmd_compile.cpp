@@ -1,6 +1,8 @@
-// forge compile -m MODEL -o DIR [--target cpu|cuda] [--name NAME] [-c CTX] [--run [-p TEXT] [-n N]]
+// forge compile -m MODEL -o DIR [--target cpu|cuda|wasm] [--name NAME] [-c CTX] [--run [-p TEXT] [-n N]]
 //   writes the model's Program as C++ (compile/codegen.h) next to a copy of forgellm's runtime
-//   (forge-sdk/: headers and archives) and builds it with CMake into DIR/NAME.
+//   (forge-sdk/: headers and archives) and builds it with CMake into DIR/NAME; for wasm, with
+//   emscripten into DIR/forge.js, forge.wasm and index.html, with the weights file, the
+//   tokenizer and forge.json (which names them) beside: a folder to serve as it is.
 // forge export-weights -m MODEL -o FILE
 //   writes the weights file that binary reads (compile/weights_file.h).
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include "cli/progress_bar.h"
 #include "compile/codegen.h"
 #include "compile/weights_file.h"
+#include "format/gguf.h"
 #include "model/model_source.h"
 #include "model/weights.h"
 #include "util/error.h"
@@ -56,10 +59,32 @@ std::string default_name(const std::string& model) {
     return name;
 }
 
-// Where forge's own build left the runtime for compiled models (FORGE_SDK overrides).
-fs::path sdk_dir() {
+// Where forge's own build left the runtime for compiled models (FORGE_SDK, FORGE_WASM_SDK
+// override): build/<preset>/sdk, and build/<preset>/sdk-wasm where emscripten was installed.
+fs::path sdk_dir(const std::string& target) {
+    if (target == "wasm") {
+        if (const char* env = std::getenv("FORGE_WASM_SDK"); env && *env) return env;
+#ifdef FORGE_WASM_SDK_DIR
+        return FORGE_WASM_SDK_DIR;
+#else
+        throw UsageError("--target wasm: this forge was built without emscripten (apt-get install emscripten, then rebuild)");
+#endif
+    }
     if (const char* env = std::getenv("FORGE_SDK"); env && *env) return env;
     return FORGE_SDK_DIR;
+}
+
+// The tokenizer the page loads, written into dir: a GGUF model's metadata as a vocabulary-only
+// GGUF (no tensors), or a Hugging Face directory's tokenizer.json. Returns its file name.
+std::string write_web_tokenizer(const ModelSource& src, const fs::path& dir) {
+    if (const GgufFile* g = src.gguf()) {
+        GgufWriter w;
+        for (const auto& [key, value] : g->metadata().entries()) w.metadata().set(key, value);
+        w.write((dir / "tokenizer.gguf").string());
+        return "tokenizer.gguf";
+    }
+    fs::copy_file(fs::path(src.path()) / "tokenizer.json", dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+    return "tokenizer.json";
 }
 
 // tensors: program_tensors() of the model's Program.
@@ -70,7 +95,10 @@ void export_weights(std::span<const TensorRef* const> tensors, const std::string
 }
 
 void compile(const CompileArgs& a) {
-    if (a.target != "cpu" && a.target != "cuda") throw UsageError(fmt::format("--target '{}': expected cpu or cuda", a.target));
+    if (a.target != "cpu" && a.target != "cuda" && a.target != "wasm")
+        throw UsageError(fmt::format("--target '{}': expected cpu, cuda or wasm", a.target));
+    const bool wasm = a.target == "wasm";
+    if (wasm && a.run) throw UsageError("--run: a wasm build runs in a browser; serve its folder over HTTP and open index.html");
 #ifndef FORGE_HAVE_CUDA
     if (a.target == "cuda") throw UsageError("--target cuda: this forge was built without CUDA (rebuild where nvcc is installed)");
 #endif
@@ -78,9 +106,10 @@ void compile(const CompileArgs& a) {
     for (char c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
             throw UsageError(fmt::format("--name '{}': use letters, digits, '_' and '-'", name));
-    const fs::path sdk = sdk_dir();
+    const fs::path sdk = sdk_dir(a.target);
     if (!fs::exists(sdk / "forge_sdk.cmake"))
-        throw Error(fmt::format("{}: forgellm's runtime for compiled models is not there (set FORGE_SDK to build/<preset>/sdk)", sdk.string()));
+        throw Error(fmt::format("{}: forgellm's runtime for compiled models is not there (set {})", sdk.string(),
+                                wasm ? "FORGE_WASM_SDK to build/<preset>/sdk-wasm" : "FORGE_SDK to build/<preset>/sdk"));
     const auto src = ModelSource::open(a.model);
     const int64_t n_ctx = default_context(src, a.n_ctx);
     const ModelWeights weights = bind_weights(src);
@@ -97,11 +126,25 @@ void compile(const CompileArgs& a) {
     fs::copy(sdk, dir / "forge-sdk", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     const fs::path build = dir / "build";
     const bool ninja = std::system("command -v ninja > /dev/null 2>&1") == 0;
-    run_command(fmt::format("cmake -S {} -B {} {} -DCMAKE_BUILD_TYPE=Release > {} 2>&1 || (cat {} >&2; false)", shell_quote(dir.string()),
+    // emcmake runs CMake with emscripten's toolchain. emscripten's tools need Debian's Node modules
+    // (acorn), which a Node.js from elsewhere does not look for in /usr/share/nodejs.
+    const std::string env = wasm ? "env NODE_PATH=\"${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs\" " : "";
+    const std::string tool = env + (wasm ? "emcmake cmake" : "cmake");
+    run_command(fmt::format("{} -S {} -B {} {} -DCMAKE_BUILD_TYPE=Release > {} 2>&1 || (cat {} >&2; false)", tool, shell_quote(dir.string()),
                             shell_quote(build.string()), ninja ? "-G Ninja" : "", shell_quote((dir / "configure.log").string()),
                             shell_quote((dir / "configure.log").string())),
                 "configuring");
-    run_command(fmt::format("cmake --build {} >&2", shell_quote(build.string())), "building");
+    run_command(fmt::format("{}cmake --build {} >&2", env, shell_quote(build.string())), "building");
+    if (wasm) {
+        fmt::print(stderr, "compile: built {} ({:.1f} MiB) and forge.js\n", (dir / "forge.wasm").string(),
+                   double(fs::file_size(dir / "forge.wasm")) / (1 << 20));
+        export_weights(tensors, (dir / "weights.bin").string());
+        const std::string tokenizer = write_web_tokenizer(src, dir);
+        std::ofstream(dir / "forge.json") << fmt::format("{{\"weights\": \"weights.bin\", \"tokenizer\": \"{}\"}}\n", tokenizer);
+        fmt::print(stderr, "compile: wrote weights.bin, {} and forge.json; serve the folder and open index.html: python3 -m http.server -d {}\n",
+                   tokenizer, dir.string());
+        return;
+    }
     fmt::print(stderr, "compile: built {} ({:.1f} MiB)\n", (dir / name).string(), double(fs::file_size(dir / name)) / (1 << 20));
     if (!a.run) {
         fmt::print(stderr, "compile: run it with its weights: forge export-weights -m {} -o {}/weights.bin && {}/{} {}/weights.bin {} \"Once upon a time\"\n",
@@ -122,7 +165,7 @@ void add_compile(CLI::App& app) {
     auto* cmd = app.add_subcommand("compile", "Compile a model into a self-contained binary (C++ with its dimensions baked in)");
     cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face directory")->required();
     cmd->add_option("-o,--output", a->out, "Folder for the sources, the build and the binary")->required();
-    cmd->add_option("--target", a->target, "cpu or cuda")->capture_default_str();
+    cmd->add_option("--target", a->target, "cpu, cuda or wasm (a page for the browser: forge.js, forge.wasm, index.html)")->capture_default_str();
     cmd->add_option("--name", a->name, "The binary's name (default: the model file's)");
     cmd->add_option("-c,--ctx-size", a->n_ctx, "The largest context the binary runs (default: the model's, at most 4096)");
     cmd->add_flag("--run", a->run, "Then export the weights into the folder and generate from -p");

@@ -5,7 +5,8 @@
 //   forward.cpp  the forward pass: one OpSink call per (fused) op
 //   model.cpp    the tables the runtime checks the weights file against, and the CompiledModel
 //   main.cpp     main(): the runtime's compiled_main for the target
-//   CMakeLists.txt, building against forge-sdk/ (headers, forgellm's archives)
+//   CMakeLists.txt, building against forge-sdk/ (headers, forgellm's archives); for wasm, with
+//   emscripten into forge.js, forge.wasm and index.html
 #pragma once
 
 #include <span>
@@ -19,7 +20,7 @@ namespace forge {
 struct CodegenOptions {
     std::string name;    // the binary's name (a C identifier-ish: letters, digits, '_', '-')
     std::string source;  // the model file it is compiled from
-    std::string target;  // "cpu" or "cuda"
+    std::string target;  // "cpu", "cuda" or "wasm"
     int64_t n_ctx = 0;   // the context the RoPE table is made for
 };
 

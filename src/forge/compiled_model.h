@@ -43,7 +43,7 @@ struct CompiledTensor {
 struct CompiledModel {
     const char* name;    // the model's name, for reports and the server's model id
     const char* source;  // the file it was compiled from
-    const char* target;  // "cpu" or "cuda"
+    const char* target;  // "cpu", "cuda" or "wasm"
     CompiledConfig config;
     int64_t n_ctx;  // the context the RoPE table was made for: the most the binary runs
     const float* rope_inv_freq;
@@ -62,5 +62,7 @@ struct CompiledModel {
 // on the CPU or on CUDA device 0. Returns the exit status.
 int compiled_main_cpu(int argc, char** argv, const CompiledModel& model);
 int compiled_main_cuda(int argc, char** argv, const CompiledModel& model);
+// WebAssembly: makes the model the one the page's script loads and runs (compiled_wasm.cpp).
+int compiled_main_wasm(const CompiledModel& model);
 
 }  // namespace forge

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "format/dequantize.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "model/hf_names.h"
@@ -73,18 +72,6 @@ TokenizerSummary summarize_hf_tokenizer(const fs::path& dir) {
 }
 
 }  // namespace
-
-int64_t TensorRef::n_elements() const {
-    int64_t n = 1;
-    for (int64_t d : ne) n *= d;
-    return n;
-}
-
-std::vector<float> TensorRef::to_f32() const {
-    std::vector<float> v(static_cast<size_t>(n_elements()));
-    dequantize_row(type, data.data(), v.data(), n_elements());
-    return v;
-}
 
 ModelSource::~ModelSource() = default;
 ModelSource::ModelSource(ModelSource&&) noexcept = default;

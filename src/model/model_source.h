@@ -25,7 +25,11 @@ struct TensorRef {
     std::vector<int64_t> ne;  // ggml order: ne[0] is the contiguous row
     std::span<const uint8_t> data;
 
-    int64_t n_elements() const;
+    int64_t n_elements() const {
+        int64_t n = 1;
+        for (int64_t d : ne) n *= d;
+        return n;
+    }
     // Every value as a float (for small tensors: norms, biases, RoPE factors).
     std::vector<float> to_f32() const;
 };

@@ -1,7 +1,4 @@
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "runtime/regex_split.h"
-
-#include <pcre2.h>
 
 #include <fmt/format.h>
 
@@ -9,65 +6,24 @@
 
 namespace forge {
 
-struct RegexSplitter::Impl {
-    std::vector<pcre2_code*> codes;
-    ~Impl() {
-        for (auto* c : codes) pcre2_code_free(c);
-    }
-};
-
-RegexSplitter::RegexSplitter(const std::vector<std::string>& patterns) : impl_(std::make_unique<Impl>()) {
-    for (const auto& p : patterns) {
-        int err = 0;
-        PCRE2_SIZE offset = 0;
-        // UCP: \s, \w, \d and POSIX classes use Unicode properties, as the reference regex engines do.
-        // MATCH_INVALID_UTF: invalid UTF-8 in the input is never matched, but is not an error.
-        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
-                                         PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &offset, nullptr);
-        if (!code) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(err, msg, sizeof msg);
-            throw Error(fmt::format("pre-tokenizer regex does not compile at offset {}: {} ({})", offset,
-                                    reinterpret_cast<const char*>(msg), p));
-        }
-        pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional speed-up; falls back to the interpreter
-        impl_->codes.push_back(code);
-    }
+RegexSplitter::RegexSplitter(const std::vector<std::string>& patterns) {
+    for (const auto& p : patterns) engines_.emplace_back(p);
 }
 
-RegexSplitter::~RegexSplitter() = default;
-RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
-RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
-
-bool RegexSplitter::empty() const { return impl_->codes.empty(); }
-
 std::vector<std::string> RegexSplitter::split(std::string_view text) const {
-    std::vector<std::string> pieces{std::string(text)};
     if (text.empty()) return {};
-    pcre2_match_data* md = nullptr;
-    for (pcre2_code* code : impl_->codes) {
-        md = pcre2_match_data_create_from_pattern(code, nullptr);
+    std::vector<std::string> pieces{std::string(text)};
+    for (const RegexEngine& engine : engines_) {
         std::vector<std::string> next;
         for (const auto& piece : pieces) {
-            const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
-            size_t start = 0, last_end = 0;
-            while (start <= piece.size()) {
-                const int rc = pcre2_match(code, subject, piece.size(), start, 0, md, nullptr);
-                if (rc < 0) break;
-                const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-                size_t ms = ov[0], me = ov[1];
-                if (me == ms) {  // empty match: step one character and try again
-                    start = ms + 1;
-                    while (start < piece.size() && (uint8_t(piece[start]) & 0xC0) == 0x80) ++start;
-                    continue;
-                }
+            size_t last_end = 0;
+            for (const auto [ms, me] : engine.matches(piece)) {
                 if (ms > last_end) next.emplace_back(piece, last_end, ms - last_end);
                 next.emplace_back(piece, ms, me - ms);
-                last_end = start = me;
+                last_end = me;
             }
             if (last_end < piece.size()) next.emplace_back(piece, last_end, piece.size() - last_end);
         }
-        pcre2_match_data_free(md);
         pieces = std::move(next);
     }
     return pieces;

@@ -1,12 +1,13 @@
-// Pre-tokenisation by regular expressions (PCRE2, Unicode properties on): each expression in turn
-// splits every piece produced so far into matches and the text between them ("Isolated" in
-// Hugging Face terms), as llama.cpp's unicode_regex_split does.
+// Pre-tokenisation by regular expressions (regex_engine.h, Unicode properties on): each expression
+// in turn splits every piece produced so far into matches and the text between them ("Isolated"
+// in Hugging Face terms), as llama.cpp's unicode_regex_split does.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "runtime/regex_engine.h"
 
 namespace forge {
 
@@ -14,16 +15,12 @@ class RegexSplitter {
 public:
     // Throws forge::Error naming the pattern if one does not compile.
     explicit RegexSplitter(const std::vector<std::string>& patterns);
-    ~RegexSplitter();
-    RegexSplitter(RegexSplitter&&) noexcept;
-    RegexSplitter& operator=(RegexSplitter&&) noexcept;
 
     std::vector<std::string> split(std::string_view text) const;
-    bool empty() const;
+    bool empty() const { return engines_.empty(); }
 
 private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    std::vector<RegexEngine> engines_;
 };
 
 // llama.cpp's expressions for a GGUF `tokenizer.ggml.pre` value; throws forge::FormatError for an

@@ -3,9 +3,6 @@
 #include <array>
 #include <unordered_map>
 
-#include <unicode/normalizer2.h>
-#include <unicode/unistr.h>
-
 namespace forge {
 
 void append_utf8(std::string& out, uint32_t cp) {
@@ -36,6 +33,22 @@ size_t utf8_complete_prefix(std::string_view s) {
         return need > back ? n - back : n;
     }
     return n;
+}
+
+size_t utf8_valid_len(std::string_view s) {
+    if (s.empty()) return 0;
+    const auto b0 = uint8_t(s[0]);
+    const size_t len = utf8_len(b0);
+    if (len == 1) return b0 < 0x80 ? 1 : 0;
+    if (s.size() < len) return 0;
+    uint32_t cp = b0 & (0xFFu >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+        if ((uint8_t(s[k]) & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (uint8_t(s[k]) & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};  // shortest form per length
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
 }
 
 namespace {
@@ -79,20 +92,6 @@ std::string unicode_to_bytes(std::string_view text) {
         i += len;
     }
     return out;
-}
-
-std::string nfc(std::string_view s) {
-    UErrorCode err = U_ZERO_ERROR;
-    const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(err);
-    if (U_FAILURE(err)) return std::string(s);
-    const icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
-    if (n->isNormalized(in, err) && U_SUCCESS(err)) return std::string(s);
-    err = U_ZERO_ERROR;
-    const icu::UnicodeString out = n->normalize(in, err);
-    if (U_FAILURE(err)) return std::string(s);
-    std::string r;
-    out.toUTF8String(r);
-    return r;
 }
 
 }  // namespace forge

@@ -1,5 +1,5 @@
 // UTF-8 helpers for the tokenizers: character lengths, the GPT-2 byte <-> unicode mapping used by
-// byte-level BPE, and NFC normalisation (through ICU).
+// byte-level BPE, and NFC normalisation (ICU natively, the browser in WebAssembly).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,10 @@ inline size_t utf8_len(uint8_t lead) {
     if ((lead & 0xF8) == 0xF0) return 4;
     return 1;
 }
+
+// Length of the valid UTF-8 character starting s (1 to 4), or 0 where it is invalid: a stray or
+// missing continuation byte, an overlong form, a surrogate or a value beyond U+10FFFF.
+size_t utf8_valid_len(std::string_view s);
 
 // Space, tab, newline, carriage return, vertical tab, form feed: what Python's str.strip()
 // and JavaScript's trim() agree on in ASCII.

@@ -8,20 +8,31 @@
 
 namespace forge {
 
+// std::bit_cast, or the compiler builtin behind it where the standard library predates it
+// (emscripten 3.1.6's libc++, which the WebAssembly build uses).
+template <class To, class From>
+constexpr To bits_as(const From& v) noexcept {
+#if defined(__cpp_lib_bit_cast)
+    return std::bit_cast<To>(v);
+#else
+    return __builtin_bit_cast(To, v);
+#endif
+}
+
 inline float fp16_to_f32(uint16_t h) {
     const uint32_t sign = uint32_t(h & 0x8000u) << 16;
     const uint32_t exp = (h >> 10) & 0x1fu;
     const uint32_t mant = h & 0x3ffu;
     if (exp == 0) {  // zero or subnormal: mant * 2^-24 is exact in float32
         const float v = float(mant) * 0x1p-24f;
-        return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(v));
+        return bits_as<float>(sign | bits_as<uint32_t>(v));
     }
-    if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf / NaN
-    return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
+    if (exp == 31) return bits_as<float>(sign | 0x7f800000u | (mant << 13));  // inf / NaN
+    return bits_as<float>(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
 inline uint16_t f32_to_fp16(float f) {
-    const uint32_t x = std::bit_cast<uint32_t>(f);
+    const uint32_t x = bits_as<uint32_t>(f);
     const uint16_t sign = uint16_t((x >> 16) & 0x8000u);
     const uint32_t ax = x & 0x7fffffffu;
     if (ax > 0x7f800000u) return sign | 0x7e00u;   // NaN -> quiet NaN
@@ -42,10 +53,10 @@ inline uint16_t f32_to_fp16(float f) {
     return uint16_t(sign | q);  // subnormal; q == 1024 encodes the smallest normal correctly
 }
 
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+inline float bf16_to_f32(uint16_t h) { return bits_as<float>(uint32_t(h) << 16); }
 
 inline uint16_t f32_to_bf16(float f) {
-    const uint32_t x = std::bit_cast<uint32_t>(f);
+    const uint32_t x = bits_as<uint32_t>(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);  // keep NaN quiet
     return uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);  // nearest, ties to even
 }

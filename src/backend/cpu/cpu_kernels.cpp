@@ -17,6 +17,9 @@ namespace generic { extern const Kernels table; }
 namespace avx2 { extern const Kernels table; }
 namespace avx512 { extern const Kernels table; }
 #endif
+#if defined(__wasm_simd128__)
+namespace simd128 { extern const Kernels table; }
+#endif
 
 ActFormat act_format(GgmlType t) {
     switch (t) {
@@ -77,12 +80,15 @@ const Kernels* kernels_for(std::string_view isa) {
     if (isa == "avx2" && f.avx2) return &avx2::table;
     if (isa == "avx512" && f.avx512) return &avx512::table;
 #endif
+#if defined(__wasm_simd128__)
+    if (isa == "simd128") return &simd128::table;  // a browser without SIMD128 refuses the whole module
+#endif
     return nullptr;
 }
 
 std::vector<std::string> available_isas() {
     std::vector<std::string> out;
-    for (const char* isa : {"generic", "avx2", "avx512"})
+    for (const char* isa : {"generic", "simd128", "avx2", "avx512"})
         if (kernels_for(isa)) out.emplace_back(isa);
     return out;
 }

@@ -1,7 +1,8 @@
 // The CPU backend's fast kernels, one table per instruction set: generic (portable C++; NEON on
-// ARM), avx2 (AVX2 + FMA + F16C) and avx512 (adds AVX-512 VNNI int8 dot products and 512-bit float
-// loops). The best one this CPU runs is chosen at run time; FORGE_CPU_ISA=generic|avx2|avx512
-// forces one (tests compare them). Every kernel has a scalar reference in kernels_ref.h.
+// ARM), avx2 (AVX2 + FMA + F16C), avx512 (adds AVX-512 VNNI int8 dot products and 512-bit float
+// loops) and, in WebAssembly builds, simd128 (Q8_0, Q4_0, F32 and F16 dots). The best one this
+// CPU runs is chosen at run time; FORGE_CPU_ISA=generic|avx2|avx512 forces one (tests compare
+// them). Every kernel has a scalar reference in kernels_ref.h.
 //
 // Matmuls read activations prepared once per op in the format the weight type's dot product
 // wants (act_format): the legacy 32-value block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) multiply
