@@ -22,7 +22,7 @@ async function forgeFetchInto(url, onProgress) {
   const total = Number(resp.headers.get("Content-Length")) || 0;
   const encoded = resp.headers.get("Content-Encoding");  // then Content-Length is not the body's size
   const alloc = (n) => {
-    const ptr = _malloc(Math.max(n, 1));
+    const ptr = _malloc(Math.max(n, 1)) >>> 0;  // unsigned: past 2 GiB an i32 would read as negative
     if (!ptr) throw new Error(`${url}: ${n} bytes do not fit in the browser's WebAssembly memory`);
     return ptr;
   };
