@@ -129,8 +129,7 @@ std::vector<std::pair<size_t, size_t>> RegexEngine::matches(std::string_view tex
     std::vector<uint32_t> found;
     size_t i = 0;
     while (i < text.size()) {
-        size_t end = i;
-        for (size_t n; end < text.size() && (n = utf8_valid_len(text.substr(end))) > 0;) end += n;
+        const size_t end = i + utf8_valid_prefix(text.substr(i));
         if (end > i) {
             const int count = forge_js_regex_run(impl_->id, text.data() + i, int(end - i));
             found.resize(size_t(count) * 2);

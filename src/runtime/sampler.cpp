@@ -57,13 +57,13 @@ Sampler::Candidates Sampler::candidates(std::span<const float> in) {
     return c;
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
-    const Candidates c = candidates(logits);
-    std::discrete_distribution<size_t> pick(c.prob.begin(), c.prob.end());
-    const int32_t chosen = p_.temperature <= 0 ? c.ids[0] : c.ids[pick(rng_)];
+int32_t Sampler::draw(const Candidates& c) {
+    const int32_t chosen = p_.temperature <= 0 ? c.ids[0] : c.ids[std::discrete_distribution<size_t>(c.prob.begin(), c.prob.end())(rng_)];
     accept(chosen);
     return chosen;
 }
+
+int32_t Sampler::sample(std::span<const float> logits) { return draw(candidates(logits)); }
 
 int32_t Sampler::verify(std::span<const float> logits, std::optional<int32_t> guess) {
     Candidates c = candidates(logits);
@@ -78,10 +78,7 @@ int32_t Sampler::verify(std::span<const float> logits, std::optional<int32_t> gu
             return *guess;
         }
     }
-    std::discrete_distribution<size_t> pick(c.prob.begin(), c.prob.end());
-    const int32_t chosen = c.ids[pick(rng_)];
-    accept(chosen);
-    return chosen;
+    return draw(c);
 }
 
 }  // namespace forge

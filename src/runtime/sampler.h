@@ -52,6 +52,8 @@ private:
         std::vector<double> prob;
     };
     Candidates candidates(std::span<const float> logits);
+    // One of c (its first at temperature 0) by its probability, recorded like sample().
+    int32_t draw(const Candidates& c);
 
     SamplerParams p_;
     std::mt19937_64 rng_;

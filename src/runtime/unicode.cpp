@@ -51,6 +51,12 @@ size_t utf8_valid_len(std::string_view s) {
     return len;
 }
 
+size_t utf8_valid_prefix(std::string_view s) {
+    size_t i = 0;
+    for (size_t n; i < s.size() && (n = utf8_valid_len(s.substr(i))) > 0;) i += n;
+    return i;
+}
+
 namespace {
 
 struct ByteMap {

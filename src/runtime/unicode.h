@@ -21,6 +21,8 @@ inline size_t utf8_len(uint8_t lead) {
 // Length of the valid UTF-8 character starting s (1 to 4), or 0 where it is invalid: a stray or
 // missing continuation byte, an overlong form, a surrogate or a value beyond U+10FFFF.
 size_t utf8_valid_len(std::string_view s);
+// Length of the longest prefix of s that is valid UTF-8 (s.size() when all of it is).
+size_t utf8_valid_prefix(std::string_view s);
 
 // Space, tab, newline, carriage return, vertical tab, form feed: what Python's str.strip()
 // and JavaScript's trim() agree on in ASCII.

@@ -19,8 +19,7 @@ EM_JS(void, forge_js_nfc_take, (char* out), { HEAPU8.set(Module.forgeNfc, out); 
 namespace forge {
 
 std::string nfc(std::string_view s) {
-    for (size_t i = 0, n; i < s.size(); i += n)
-        if ((n = utf8_valid_len(s.substr(i))) == 0) return std::string(s);  // invalid UTF-8: unchanged
+    if (utf8_valid_prefix(s) != s.size()) return std::string(s);  // invalid UTF-8: unchanged
     const int len = forge_js_nfc(s.data(), int(s.size()));
     if (len < 0) return std::string(s);
     std::string out(size_t(len), '\0');

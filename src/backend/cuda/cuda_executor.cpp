@@ -1,10 +1,10 @@
 #include "backend/cuda/cuda_executor.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <span>
 #include <tuple>
 #include <unordered_map>
@@ -14,6 +14,7 @@
 #include <cuda_fp16.h>
 #include <fmt/format.h>
 
+#include "backend/cpu/rope.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/split_blocks.h"
@@ -199,15 +200,16 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         FORGE_CUDA(cudaMallocHost(h, size_t(n) * sizeof(int)));
     }
     FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
-    // The rotation of every position, computed once in double precision (as the kernels did per
-    // call, which cost a slow double sincos per pair and token).
-    const size_t pairs = p_.rope.inv_freq.size();
-    std::vector<float2> cos_sin(size_t(n_ctx) * pairs);
-    for (size_t pos = 0; pos < size_t(n_ctx); ++pos)
-        for (size_t f = 0; f < pairs; ++f) {
-            const double angle = double(pos) * double(p_.rope.inv_freq[f]);
-            cos_sin[pos * pairs + f] = {float(std::cos(angle)), float(std::sin(angle))};
-        }
+    // The rotation of every position, computed once as the CPU executor computes a batch's (in
+    // double precision; the kernel applies mscale, the CPU's angles include it, so 1 here).
+    RopeTable unscaled = p_.rope;
+    unscaled.mscale = 1.0f;
+    std::vector<int64_t> positions(static_cast<size_t>(n_ctx));
+    std::iota(positions.begin(), positions.end(), 0);
+    cpu::RopeAngles angles;
+    angles.compute(unscaled, positions);
+    std::vector<float2> cos_sin(angles.cos.size());
+    for (size_t i = 0; i < cos_sin.size(); ++i) cos_sin[i] = {angles.cos[i], angles.sin[i]};
     d_cos_sin_ = static_cast<float2*>(mem_.alloc(std::max<size_t>(cos_sin.size(), 1) * sizeof(float2)));
     FORGE_CUDA(cudaMemcpy(d_cos_sin_, cos_sin.data(), cos_sin.size() * sizeof(float2), cudaMemcpyHostToDevice));
     if (compiled.fn)
