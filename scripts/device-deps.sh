@@ -8,7 +8,8 @@ mkdir -p device-data/debs
 cd device-data/debs
 apt-get download libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev \
   libpcre2-dev libpcre2-8-0 libicu-dev libicu72 \
-  libcpp-httplib-dev libcpp-httplib0.11 libssl-dev libssl3 zlib1g-dev libbrotli-dev libbrotli1 2>&1 | grep -v "^Get:" || true
+  libcpp-httplib-dev libcpp-httplib0.11 libssl-dev libssl3 zlib1g-dev libbrotli-dev libbrotli1 \
+  libonnx-dev libonnx1 libonnxifi libprotobuf-dev libprotobuf32 libprotobuf-lite32 2>&1 | grep -v "^Get:" || true
 ls
 cd ..
 # ../shared does not travel to the GPU machine: copy the test data it needs.

@@ -12,6 +12,7 @@ packages=(
   libcpp-httplib-dev                  # forge serve
   chromium                            # the chat page's end-to-end test (headless)
   emscripten                          # forge compile --target wasm (built with forge; a Node-run test)
+  libonnx-dev libprotobuf-dev         # forge export-onnx (checked by onnxruntime-node from tests/js)
 )
 
 sudo_cmd=()
@@ -35,6 +36,6 @@ fi
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
 if [[ ! -d "$js_dir/node_modules" || "$js_dir/package-lock.json" -nt "$js_dir/node_modules" ]]; then
   echo "setup: npm ci in tests/js"
-  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
+  (cd "$js_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
 fi
 echo "setup: dependencies present"

@@ -19,7 +19,7 @@ bash scripts/build.sh debug
 ctest --test-dir build/debug --output-on-failure -j "$jobs" -LE cuda || failed=$((failed + 1))
 
 bash scripts/build.sh fuzz
-for target in gguf safetensors hf_config tokenizer_json chat_template openai_request weights_file; do
+for target in gguf safetensors hf_config tokenizer_json chat_template openai_request weights_file lora_gguf; do
   corpus=$(mktemp -d)
   echo "fuzz_$target: ${FUZZ_SECONDS:-20} s"
   # A fixed seed keeps CI reproducible; set FUZZ_SEED (0: random) for exploratory runs.
@@ -32,6 +32,6 @@ for target in gguf safetensors hf_config tokenizer_json chat_template openai_req
   rm -rf "$corpus" "$corpus.log"
 done
 
-# Stages: ctest, ctest under sanitizers, seven fuzzers.
-echo "test.sh stages: $((9 - failed)) passed, $failed failed"
+# Stages: ctest, ctest under sanitizers, eight fuzzers.
+echo "test.sh stages: $((10 - failed)) passed, $failed failed"
 ((failed == 0))

@@ -46,7 +46,7 @@ void batched_bench(const BatchedBenchArgs& a) {
     if (a.npp < 1 || a.ntg < 1) throw UsageError("-npp and -ntg must be at least 1");
     const auto sizes = parse_list(a.npl);
     const int max_b = *std::max_element(sizes.begin(), sizes.end());
-    const auto src = ModelSource::open(a.engine.model);
+    const auto src = open_model(a.engine);
     const int64_t n_ctx = a.npp + a.ntg, per_seq = (n_ctx + 15) / 16;  // block size 16
     auto ex = make_executor(src, a.engine, n_ctx, per_seq * max_b);
     const int64_t bs = ex->kv_block_size(), V = ex->n_vocab();

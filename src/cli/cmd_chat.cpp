@@ -27,7 +27,7 @@ struct ChatArgs {
 };
 
 void chat(const ChatArgs& a) {
-    const auto src = ModelSource::open(a.engine.model);
+    const auto src = open_model(a.engine);
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const auto tmpl = load_chat_template(a.engine.model);
     if (!tmpl) throw Error(fmt::format("{}: the model has no chat template, so it cannot chat (try forge run)", a.engine.model));

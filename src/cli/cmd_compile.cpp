@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/engine_args.h"
 #include "cli/progress_bar.h"
 #include "compile/codegen.h"
 #include "compile/weights_file.h"
@@ -31,10 +32,12 @@ struct CompileArgs {
     int64_t n_ctx = 0;
     int n_predict = 64;
     bool run = false;
+    std::vector<std::string> loras;
 };
 
 struct ExportArgs {
     std::string model, out;
+    std::vector<std::string> loras;
 };
 
 std::string shell_quote(const std::string& s) {
@@ -110,7 +113,7 @@ void compile(const CompileArgs& a) {
     if (!fs::exists(sdk / "forge_sdk.cmake"))
         throw Error(fmt::format("{}: forgellm's runtime for compiled models is not there (set {})", sdk.string(),
                                 wasm ? "FORGE_WASM_SDK to build/<preset>/sdk-wasm" : "FORGE_SDK to build/<preset>/sdk"));
-    const auto src = ModelSource::open(a.model);
+    const auto src = open_model(a.model, a.loras);
     const int64_t n_ctx = default_context(src, a.n_ctx);
     const ModelWeights weights = bind_weights(src);
     const Program p = build_program(src.config(), weights, {n_ctx, true});
@@ -147,8 +150,10 @@ void compile(const CompileArgs& a) {
     }
     fmt::print(stderr, "compile: built {} ({:.1f} MiB)\n", (dir / name).string(), double(fs::file_size(dir / name)) / (1 << 20));
     if (!a.run) {
-        fmt::print(stderr, "compile: run it with its weights: forge export-weights -m {} -o {}/weights.bin && {}/{} {}/weights.bin {} \"Once upon a time\"\n",
-                   a.model, dir.string(), dir.string(), name, dir.string(), a.model);
+        std::string loras;
+        for (const auto& l : a.loras) loras += " --lora " + shell_quote(l);
+        fmt::print(stderr, "compile: run it with its weights: forge export-weights -m {}{} -o {}/weights.bin && {}/{} {}/weights.bin {} \"Once upon a time\"\n",
+                   a.model, loras, dir.string(), dir.string(), name, dir.string(), a.model);
         return;
     }
     const fs::path wfile = dir / "weights.bin";
@@ -171,14 +176,16 @@ void add_compile(CLI::App& app) {
     cmd->add_flag("--run", a->run, "Then export the weights into the folder and generate from -p");
     cmd->add_option("-p,--prompt", a->prompt, "--run: prompt")->capture_default_str();
     cmd->add_option("-n,--n-predict", a->n_predict, "--run: tokens to generate")->capture_default_str();
+    add_lora_option(cmd, a->loras);
     cmd->callback([a] { compile(*a); });
 
     auto e = std::make_shared<ExportArgs>();
     auto* exp = app.add_subcommand("export-weights", "Write a model's weights as the file its compiled binary reads with one mmap");
     exp->add_option("-m,--model", e->model, "GGUF file or Hugging Face directory")->required();
     exp->add_option("-o,--output", e->out, "The weights file to write")->required();
+    add_lora_option(exp, e->loras);
     exp->callback([e] {
-        const auto src = ModelSource::open(e->model);
+        const auto src = open_model(e->model, e->loras);
         const ModelWeights weights = bind_weights(src);
         const auto tensors = program_tensors(build_program(src.config(), weights, {default_context(src, 0), true}));
         export_weights(tensors, e->out);

@@ -44,7 +44,7 @@ void add_logits(CLI::App& app) {
     auto* ids = cmd->add_option("--ids", a->ids, "Token ids, comma-separated");
     cmd->add_option("-p,--prompt", a->prompt, "Text to tokenize instead of --ids")->excludes(ids);
     cmd->callback([a] {
-        const auto src = ModelSource::open(a->engine.model);
+        const auto src = open_model(a->engine);
         const std::vector<int32_t> tokens = a->ids.empty() ? Tokenizer::open(a->engine.model).encode(a->prompt) : parse_ids(a->ids);
         if (tokens.empty()) throw UsageError("give --ids or a non-empty -p");
         auto ex = make_executor(src, a->engine, int64_t(tokens.size()));

@@ -36,7 +36,7 @@ void add_perplexity(CLI::App& app) {
         std::ifstream in(a->file, std::ios::binary);
         if (!in) throw Error(fmt::format("{}: cannot open", a->file));
         const std::string text((std::istreambuf_iterator<char>(in)), {});
-        const auto src = ModelSource::open(a->engine.model);
+        const auto src = open_model(a->engine);
         const Tokenizer tok = Tokenizer::open(a->engine.model);
         const auto tokens = tok.encode(text);
         auto exp = make_executor(src, a->engine, a->n_ctx);
@@ -63,7 +63,7 @@ void add_bench(CLI::App& app) {
     cmd->add_option("-r,--repetitions", a->reps, "Repetitions")->capture_default_str();
     cmd->callback([a] {
         if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0) throw UsageError("-r must be >= 1, -p and -n >= 0");
-        const auto src = ModelSource::open(a->engine.model);
+        const auto src = open_model(a->engine);
         auto exp = make_executor(src, a->engine, std::max(1, a->n_prompt + a->n_gen));
         Executor& ex = *exp;
         std::mt19937 rng(1);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/engine_args.h"
 #include "cli/format_util.h"
 #include "cli/progress_bar.h"
 #include "model/gguf_export.h"
@@ -19,6 +20,7 @@ struct ExportArgs {
     std::string in, out, type;
     bool pure = false, allow_requantize = false;
     unsigned threads = 0;
+    std::vector<std::string> loras;
 };
 
 void run_export(const ExportArgs& a, bool convert) {
@@ -33,7 +35,7 @@ void run_export(const ExportArgs& a, bool convert) {
     opt.threads = a.threads;
     opt.progress = draw_progress;
     const auto t0 = std::chrono::steady_clock::now();
-    const ModelSource src = ModelSource::open(a.in);
+    const ModelSource src = open_model(a.in, a.loras);
     if (convert && src.format() != ModelSource::Format::hf)
         throw UsageError(fmt::format("{}: convert takes a Hugging Face directory (use quantize for GGUF files)", a.in));
     const ExportReport r = export_gguf(src, a.out, opt);
@@ -61,6 +63,7 @@ void add_quantize(CLI::App& app) {
     cmd->add_flag("--pure", a->pure, "Same type for every 2-D tensor (no Q6_K output, no _M upgrades)");
     cmd->add_flag("--allow-requantize", a->allow_requantize, "Allow quantised input tensors to be re-quantised");
     cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+    add_lora_option(cmd, a->loras);
     cmd->callback([a] { run_export(*a, false); });
 }
 
@@ -72,6 +75,7 @@ void add_convert(CLI::App& app) {
     cmd->add_option("output", a->out, "Output GGUF file")->required();
     cmd->add_option("--outtype", a->type, "auto (keep), f32, f16, bf16, q8_0 or any quantize type")->capture_default_str();
     cmd->add_option("-t,--threads", a->threads, "Threads (default: all cores)");
+    add_lora_option(cmd, a->loras);
     cmd->callback([a] { run_export(*a, true); });
 }
 

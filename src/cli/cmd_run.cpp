@@ -32,7 +32,7 @@ struct RunArgs {
 };
 
 void run(const RunArgs& a) {
-    const auto src = ModelSource::open(a.engine.model);
+    const auto src = open_model(a.engine);
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const std::vector<int32_t> prompt = prompt_tokens(tok, a.engine.model, a.text);
     const int64_t n_ctx = default_context(src, a.n_ctx);

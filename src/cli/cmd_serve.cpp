@@ -21,7 +21,7 @@ struct ServeCommand {
 
 void serve_main(const ServeCommand& a) {
     check_serve_args(a.serve);
-    const auto src = ModelSource::open(a.engine.model);
+    const auto src = open_model(a.engine);
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const int64_t n_ctx = default_context(src, a.n_ctx);
     auto ex = make_executor(src, a.engine, n_ctx, a.serve.kv_blocks(n_ctx));

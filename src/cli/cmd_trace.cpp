@@ -43,7 +43,7 @@ void print_times(const CpuExecutor& ex, const char* phase, int64_t tokens) {
 }
 
 void trace(const TraceArgs& a) {
-    const auto src = ModelSource::open(a.engine.model);
+    const auto src = open_model(a.engine);
     if (!a.time) {
         const Program p = build_program(src.config(), bind_weights(src), {0, !a.engine.no_fuse});
         fmt::print("{}", p.to_string());

@@ -38,5 +38,6 @@ void add_bench(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_batched_bench(CLI::App& app);
 void add_compile(CLI::App& app);  // and export-weights
+void add_export_onnx(CLI::App& app);  // only where ONNX was found (FORGE_HAVE_ONNX)
 
 }  // namespace forge::cli

@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_executor.h"
 #include "backend/cuda/device_info.h"
 #include "cli/progress_bar.h"
+#include "model/lora.h"
 #include "model/weights.h"
 #include "plan/program.h"
 #include "util/error.h"
@@ -44,6 +45,26 @@ void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_flag("--no-fuse", a.no_fuse, "Run the Program without the fusion passes");
     cmd->add_option("--device", a.device, "cpu, cuda or auto (CUDA when a GPU is present)")->capture_default_str();
     cmd->add_option("--n-gpu-layers,--ngl", a.gpu_layers, "-ngl as in llama.cpp: 0 runs on the CPU, any other number on CUDA");
+    add_lora_option(cmd, a.loras);
+}
+
+void add_lora_option(CLI::App* cmd, std::vector<std::string>& loras) {
+    cmd->add_option("--lora", loras,
+                    "LoRA adapter to merge into the weights, ADAPTER[:SCALE] (GGUF adapter or PEFT directory; repeatable)")
+        ->allow_extra_args(false);
+}
+
+ModelSource open_model(const std::string& path, const std::vector<std::string>& loras) {
+    ModelSource src = ModelSource::open(path);
+    if (loras.empty()) return src;
+    std::vector<LoraSpec> specs;
+    for (const auto& l : loras) specs.push_back(parse_lora_spec(l));
+    const LoraReport r = apply_loras(src, specs, [](size_t done, size_t total, const std::string& name) {
+        if (done % 8 == 0 || done == total) draw_progress(done, total, "merging LoRA into " + name);
+    });
+    fmt::print(stderr, "lora: merged {} adapter pair{} into {} weight{} from {} adapter{}\n", r.n_pairs, r.n_pairs == 1 ? "" : "s",
+               r.n_weights, r.n_weights == 1 ? "" : "s", specs.size(), specs.size() == 1 ? "" : "s");
+    return src;
 }
 
 std::unique_ptr<CpuExecutor> make_cpu_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx, int64_t kv_blocks) {

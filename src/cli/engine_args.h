@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -19,10 +20,17 @@ struct EngineArgs {
     bool no_fuse = false;
     std::string device = "auto";  // cpu | cuda | auto (CUDA when a GPU is there)
     int gpu_layers = -1;          // llama.cpp's -ngl: 0 means CPU, more means CUDA; -1: unset
+    std::vector<std::string> loras;  // --lora ADAPTER[:SCALE], merged in order
 };
 
-// Registers -m/--model (required), -t/--threads, --cache-type, --no-fuse, --device and -ngl.
+// Registers -m/--model (required), -t/--threads, --cache-type, --no-fuse, --device, -ngl and --lora.
 void add_engine_args(CLI::App* cmd, EngineArgs& a);
+// Registers --lora ADAPTER[:SCALE] (repeatable) alone, for commands without the engine flags.
+void add_lora_option(CLI::App* cmd, std::vector<std::string>& loras);
+
+// Opens the model and merges the adapters into its weights (model/lora.h), saying what it merged.
+ModelSource open_model(const std::string& path, const std::vector<std::string>& loras);
+inline ModelSource open_model(const EngineArgs& a) { return open_model(a.model, a.loras); }
 
 // Lowers the model to a Program for a context of n_ctx and builds its executor on the chosen
 // device, with a KV cache of kv_blocks blocks (0: one sequence of n_ctx). Models over 256 MiB are

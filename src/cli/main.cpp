@@ -3,6 +3,7 @@
 
 #include "cli/app_main.h"
 #include "cli/commands.h"
+#include "util/error.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"forge: a compiler and inference engine for llama-family language models"};
@@ -18,6 +19,13 @@ int main(int argc, char** argv) {
     forge::cli::add_serve(app);
     forge::cli::add_batched_bench(app);
     forge::cli::add_compile(app);
+#ifdef FORGE_HAVE_ONNX
+    forge::cli::add_export_onnx(app);
+#else
+    app.add_subcommand("export-onnx", "(not built: install libonnx-dev and libprotobuf-dev, then rebuild)")
+        ->allow_extras()
+        ->callback([] { throw forge::UsageError("export-onnx: this forge was built without ONNX (apt-get install libonnx-dev libprotobuf-dev, then rebuild)"); });
+#endif
     forge::cli::add_info(app);
     forge::cli::add_inspect(app);
     forge::cli::add_quantize(app);

@@ -11,6 +11,7 @@
 #include "format/quantize.h"
 #include "model/hf_metadata.h"
 #include "model/model_source.h"
+#include "model/rope_permute.h"
 #include "util/error.h"
 #include "util/parallel_for.h"
 
@@ -18,22 +19,10 @@ namespace forge {
 
 namespace {
 
-// Hugging Face stores each Q/K head's rotary pairs as (i, i + d/2); GGUF llama/mistral expect
-// (2i, 2i+1). Output row r of a [n_heads * head_dim] projection takes source row permuted_row(r).
-int64_t permuted_row(int64_t r, int64_t head_dim) {
-    const int64_t h = r / head_dim, within = r % head_dim;
-    const int64_t i = within / 2, j = within % 2;
-    return h * head_dim + j * (head_dim / 2) + i;
-}
-
 // Number of heads whose rows must be permuted for this tensor, or 0 for none.
 int64_t rope_permute_heads(const ModelSource& src, const std::string& name) {
     if (src.format() != ModelSource::Format::hf || src.config().rope_style != RopeStyle::neox) return 0;
-    const Arch a = src.config().arch;
-    if (a != Arch::llama && a != Arch::mistral) return 0;  // the others stay neox in GGUF too
-    if (name.ends_with(".attn_q.weight") || name.ends_with(".attn_q.bias")) return src.config().n_head;
-    if (name.ends_with(".attn_k.weight") || name.ends_with(".attn_k.bias")) return src.config().n_head_kv;
-    return 0;
+    return rope_layouts_differ(src.config(), name);
 }
 
 }  // namespace
@@ -83,7 +72,7 @@ ExportReport export_gguf(const ModelSource& src, const std::string& out_path, co
             if (bias) {  // permute elements of a 1-D Q/K bias
                 std::vector<float> v(static_cast<size_t>(row_len)), p(static_cast<size_t>(row_len));
                 dequantize_row(t.type, t.data.data(), v.data(), row_len);
-                for (int64_t r = 0; r < row_len; ++r) p[size_t(r)] = v[size_t(permuted_row(r, head_dim))];
+                for (int64_t r = 0; r < row_len; ++r) p[size_t(r)] = v[size_t(hf_row_for_gguf_row(r, head_dim))];
                 quantize_row(out_type, p.data(), out.data(), row_len);
                 return;
             }
@@ -94,7 +83,7 @@ ExportReport export_gguf(const ModelSource& src, const std::string& out_path, co
             parallel_for(n_rows, [&](int64_t begin, int64_t end) {
                 std::vector<float> row(static_cast<size_t>(row_len));
                 for (int64_t r = begin; r < end; ++r) {
-                    const int64_t from = heads > 0 ? permuted_row(r, head_dim) : r;
+                    const int64_t from = heads > 0 ? hf_row_for_gguf_row(r, head_dim) : r;
                     dequantize_row(t.type, t.data.data() + uint64_t(from) * in_row, row.data(), row_len);
                     quantize_row(out_type, row.data(), out.data() + uint64_t(r) * out_row, row_len);
                 }

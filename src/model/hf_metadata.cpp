@@ -10,6 +10,7 @@
 #include "format/gguf.h"
 #include "model/model_source.h"
 #include "util/error.h"
+#include "util/json_file.h"
 
 namespace forge {
 
@@ -20,15 +21,6 @@ namespace {
 
 // llama.cpp's token types.
 enum TokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kByte = 6 };
-
-json read_json_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    try {
-        return json::parse(in);
-    } catch (const json::exception& e) {
-        throw FormatError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
-    }
-}
 
 bool contains_type(const json& node, std::string_view type) {
     if (!node.is_object()) return false;

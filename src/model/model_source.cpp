@@ -11,33 +11,13 @@
 #include "format/safetensors.h"
 #include "model/hf_names.h"
 #include "util/error.h"
+#include "util/json_file.h"
 
 namespace forge {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(fmt::format("{}: cannot open", p.string()));
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        throw FormatError(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
-    }
-}
-
-GgmlType ggml_type_for(SafetensorsDtype d, const std::string& name, const std::string& file) {
-    switch (d) {
-        case SafetensorsDtype::f32: return GgmlType::f32;
-        case SafetensorsDtype::f16: return GgmlType::f16;
-        case SafetensorsDtype::bf16: return GgmlType::bf16;
-        default: break;
-    }
-    throw FormatError(fmt::format("{}: tensor '{}' has dtype {}; weights must be F32, F16 or BF16", file, name,
-                                  safetensors_dtype_name(d)));
-}
 
 TokenizerSummary summarize_gguf_tokenizer(const GgufMetadata& m) {
     TokenizerSummary t;
@@ -51,7 +31,7 @@ TokenizerSummary summarize_gguf_tokenizer(const GgufMetadata& m) {
 TokenizerSummary summarize_hf_tokenizer(const fs::path& dir) {
     TokenizerSummary t;
     if (fs::exists(dir / "tokenizer.json")) {
-        const auto j = read_json(dir / "tokenizer.json");
+        const auto j = read_json_file(dir / "tokenizer.json");
         if (j.contains("model") && j["model"].is_object()) {
             const auto& model = j["model"];
             if (model.contains("type") && model["type"].is_string()) t.model = model["type"].get<std::string>();
@@ -64,7 +44,7 @@ TokenizerSummary summarize_hf_tokenizer(const fs::path& dir) {
                     t.n_tokens = std::max<int64_t>(t.n_tokens, a["id"].get<int64_t>() + 1);
     }
     if (fs::exists(dir / "tokenizer_config.json")) {
-        const auto j = read_json(dir / "tokenizer_config.json");
+        const auto j = read_json_file(dir / "tokenizer_config.json");
         t.has_chat_template = j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
     }
     if (!t.has_chat_template && fs::exists(dir / "chat_template.jinja")) t.has_chat_template = true;
@@ -72,6 +52,24 @@ TokenizerSummary summarize_hf_tokenizer(const fs::path& dir) {
 }
 
 }  // namespace
+
+TensorRef tensor_ref_from_safetensors(const SafetensorsTensor& t, std::string name) {
+    TensorRef r;
+    r.name = std::move(name);
+    r.source_name = t.name;
+    switch (t.dtype) {
+        case SafetensorsDtype::f32: r.type = GgmlType::f32; break;
+        case SafetensorsDtype::f16: r.type = GgmlType::f16; break;
+        case SafetensorsDtype::bf16: r.type = GgmlType::bf16; break;
+        default:
+            throw FormatError(fmt::format("{}: tensor '{}' has dtype {}; weights must be F32, F16 or BF16", t.file, t.name,
+                                          safetensors_dtype_name(t.dtype)));
+    }
+    r.ne.assign(t.shape.rbegin(), t.shape.rend());
+    if (r.ne.empty()) r.ne.push_back(1);
+    r.data = t.data;
+    return r;
+}
 
 ModelSource::~ModelSource() = default;
 ModelSource::ModelSource(ModelSource&&) noexcept = default;
@@ -86,21 +84,13 @@ ModelSource ModelSource::open(const std::string& path) {
         const fs::path dir(path);
         if (!fs::exists(dir / "config.json"))
             throw FormatError(fmt::format("{}: a Hugging Face model directory needs config.json", path));
-        s.config_ = config_from_hf(read_json(dir / "config.json"), (dir / "config.json").string());
+        s.config_ = config_from_hf(read_json_file(dir / "config.json"), (dir / "config.json").string());
         s.config_.name = dir.filename().string();
         if (s.config_.name.empty()) s.config_.name = dir.parent_path().filename().string();
         s.safetensors_ = std::make_unique<SafetensorsModel>(SafetensorsModel::open_dir(path));
         for (const SafetensorsTensor* t : s.safetensors_->tensors()) {
             auto name = gguf_name_for_hf(t->name, s.config_.arch, t->file);
-            if (!name) continue;
-            TensorRef r;
-            r.name = *name;
-            r.source_name = t->name;
-            r.type = ggml_type_for(t->dtype, t->name, t->file);
-            r.ne.assign(t->shape.rbegin(), t->shape.rend());
-            if (r.ne.empty()) r.ne.push_back(1);
-            r.data = t->data;
-            s.tensors_.push_back(std::move(r));
+            if (name) s.tensors_.push_back(tensor_ref_from_safetensors(*t, std::move(*name)));
         }
         s.tokenizer_ = summarize_hf_tokenizer(dir);
         // Tied checkpoints may store the shared matrix under either name (safetensors keeps one
@@ -118,6 +108,9 @@ ModelSource ModelSource::open(const std::string& path) {
     }
     s.format_ = Format::gguf;
     s.gguf_ = std::make_unique<GgufFile>(GgufFile::open(path));
+    if (s.gguf_->metadata().get_string("general.type").value_or("") == "adapter")
+        throw FormatError(fmt::format("{}: a {} adapter, not a model; merge it into its base model with -m BASE --lora {}", path,
+                                      s.gguf_->metadata().get_string("adapter.type").value_or("LoRA"), path));
     for (const auto& t : s.gguf_->tensors()) {
         TensorRef r;
         r.name = r.source_name = t.name;
@@ -140,6 +133,15 @@ const TensorRef* ModelSource::find(std::string_view gguf_name) const {
     for (const auto& t : tensors_)
         if (t.name == gguf_name) return &t;
     return nullptr;
+}
+
+void ModelSource::replace_data(std::string_view name, std::vector<uint8_t> bytes) {
+    const auto it = std::find_if(tensors_.begin(), tensors_.end(), [&](const TensorRef& t) { return t.name == name; });
+    if (it == tensors_.end()) throw Error(fmt::format("{}: no tensor '{}'", path_, name));
+    if (bytes.size() != it->data.size())
+        throw Error(fmt::format("{}: tensor '{}' holds {} bytes, not {}", path_, name, it->data.size(), bytes.size()));
+    owned_.push_back(std::move(bytes));
+    it->data = owned_.back();
 }
 
 int64_t ModelSource::n_params() const {

@@ -17,6 +17,7 @@ namespace forge {
 
 class GgufFile;
 class SafetensorsModel;
+struct SafetensorsTensor;
 
 struct TensorRef {
     std::string name;         // GGUF name ("blk.0.attn_q.weight")
@@ -63,6 +64,9 @@ public:
     const GgufFile* gguf() const { return gguf_.get(); }  // null for Hugging Face directories
     int64_t n_params() const;
     uint64_t n_bytes() const;
+    // Gives tensor `name` new bytes of its type and shape, owned here (LoRA merging, model/lora.h).
+    // References to the TensorRef stay valid. Throws forge::Error for an unknown name or a wrong size.
+    void replace_data(std::string_view name, std::vector<uint8_t> bytes);
 
 private:
     ModelSource() = default;
@@ -74,7 +78,11 @@ private:
     std::optional<int64_t> file_type_;
     std::unique_ptr<GgufFile> gguf_;
     std::unique_ptr<SafetensorsModel> safetensors_;
+    std::vector<std::vector<uint8_t>> owned_;  // replace_data's bytes (moving a vector keeps its buffer)
 };
+
+// A safetensors tensor as a TensorRef named `name` (F32, F16 and BF16; FormatError for other dtypes).
+TensorRef tensor_ref_from_safetensors(const SafetensorsTensor& t, std::string name);
 
 // llama.cpp's name for a general.file_type value ("Q4_K - Medium"), or "unknown (N)".
 std::string file_type_name(int64_t ftype);
