@@ -480,6 +480,12 @@ TEST(Lora, PeftSavedEmbeddingLayerReplacesTheModels) {
     write_safetensors(dir / "adapter_model.safetensors",
                       {{"base_model.model.model.embed_tokens.base_layer.weight", {{301, 64}, test::random_normal(301 * 64, 9)}}});
     expect_error(src, dir.string(), "a resized vocabulary is not supported");
+
+    // A saved vector (a norm) replaces the model's as it is.
+    const HfTensor norm{{64}, test::random_normal(64, 12)};
+    write_safetensors(dir / "adapter_model.safetensors", {{"base_model.model.model.norm.weight", norm}});
+    apply_loras(src, specs);
+    EXPECT_EQ(src.find("output_norm.weight")->to_f32(), norm.v);
 }
 
 // fuzz/fuzz_lora_gguf starts from these: they must be adapters that merge, so mutations explore

@@ -33,8 +33,7 @@ namespace {
 // One adapter's change to one weight: scale * L·R added to the weight seen as row-major
 // [rows][cols] (rows = ggml ne[1], cols = ne[0]).
 struct LoraDelta {
-    std::string adapter;  // file, for messages
-    int64_t rows = 0, cols = 0, rank = 0;
+    int64_t rank = 0;
     std::vector<float> l;  // [rows][rank]
     std::vector<float> r;  // [rank][cols]
     float scale = 0;
@@ -69,32 +68,30 @@ LoraDelta make_delta(const ModelSource& src, const std::string& target, const Te
     if (w->ne.size() != 2 || a.ne.size() != 2 || b.ne.size() != 2)
         throw Error(fmt::format("{}: '{}' and its LoRA pair must be matrices", adapter, target));
     LoraDelta d;
-    d.adapter = adapter;
-    d.cols = w->ne[0];
-    d.rows = w->ne[1];
+    const int64_t cols = w->ne[0], rows = w->ne[1];
     const bool embd = target == "token_embd.weight";
     // Expected ggml shapes: linear a [cols, r], b [r, rows]; embedding b [r, cols] and a [r, rows]
     // (GGUF) or [rows, r] (PEFT).
     const bool peft = format == AdapterFormat::peft;
     d.rank = b.ne[0];
-    const bool a_fits = embd ? (peft ? a.ne[0] == d.rows && a.ne[1] == d.rank : a.ne[0] == d.rank && a.ne[1] == d.rows)
-                             : a.ne[0] == d.cols && a.ne[1] == d.rank;
-    const bool fits = a_fits && b.ne[1] == (embd ? d.cols : d.rows);
+    const bool a_fits = embd ? (peft ? a.ne[0] == rows && a.ne[1] == d.rank : a.ne[0] == d.rank && a.ne[1] == rows)
+                             : a.ne[0] == cols && a.ne[1] == d.rank;
+    const bool fits = a_fits && b.ne[1] == (embd ? cols : rows);
     if (!fits || d.rank <= 0)
         throw Error(fmt::format("{}: LoRA pair for '{}' is [{}, {}] and [{}, {}] (ggml order); the weight is [{}, {}]", adapter,
-                                target, a.ne[0], a.ne[1], b.ne[0], b.ne[1], d.cols, d.rows));
+                                target, a.ne[0], a.ne[1], b.ne[0], b.ne[1], cols, rows));
     if (embd) {
-        d.l = peft ? transpose(a.to_f32(), d.rank, d.rows) : a.to_f32();  // -> [rows][rank]
-        d.r = transpose(b.to_f32(), d.cols, d.rank);                      // [cols][rank] -> [rank][cols]
+        d.l = peft ? transpose(a.to_f32(), d.rank, rows) : a.to_f32();  // -> [rows][rank]
+        d.r = transpose(b.to_f32(), cols, d.rank);                      // [cols][rank] -> [rank][cols]
     } else {
         d.l = b.to_f32();
         d.r = a.to_f32();
     }
     const bool base_gguf_layout = src.format() == ModelSource::Format::gguf;
     if (const int64_t heads = rope_layouts_differ(src.config(), target); heads > 0 && peft == base_gguf_layout) {
-        const int64_t head_dim = d.rows / heads;
+        const int64_t head_dim = rows / heads;
         std::vector<float> moved(d.l.size());
-        for (int64_t row = 0; row < d.rows; ++row) {
+        for (int64_t row = 0; row < rows; ++row) {
             const int64_t from = base_gguf_layout ? hf_row_for_gguf_row(row, head_dim) : gguf_row_for_hf_row(row, head_dim);
             std::copy_n(d.l.begin() + from * d.rank, d.rank, moved.begin() + row * d.rank);
         }
@@ -232,7 +229,7 @@ std::unique_ptr<SafetensorsFile> read_peft_adapter(const ModelSource& src, const
 void merge(ModelSource& src, const std::string& name, const Change& change, unsigned threads) {
     const TensorRef& w = *src.find(name);
     const TensorRef& from = change.replacement ? *change.replacement : w;
-    const int64_t rows = w.ne[1], cols = w.ne[0];
+    const int64_t cols = w.ne[0], rows = w.n_elements() / cols;  // a saved 1-D layer is one row
     const uint64_t row_bytes = ggml_row_bytes(w.type, cols), from_row_bytes = ggml_row_bytes(from.type, cols);
     if (!ggml_type_info(w.type).has_reference)
         throw Error(fmt::format("{}: '{}' is {}, which forge cannot quantise again after merging a LoRA adapter", src.path(),
