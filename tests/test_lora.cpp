@@ -545,6 +545,12 @@ TEST(Lora, CliMergesAtLoadAndRefusesAnAdapterAsTheModel) {
     const auto r = test::run_command(std::string(FORGE_BIN) + " logits -m " + test::shell_quote(out) + " --device cpu --ids 1,5,9", false);
     EXPECT_EQ(r.out, merged);
 
+    const auto info = forge("info " + a);
+    ASSERT_EQ(info.code, 0) << info.out;
+    for (const char* line : {"type            lora adapter for llama", "alpha           2",
+                             "weights         attn_q x1, ffn_down x1, token_embd x1", "rank            2, 3", "tensors         6 (F32 x6)"})
+        EXPECT_NE(info.out.find(line), std::string::npos) << "missing '" << line << "' in:\n" << info.out;
+
     const auto as_model = forge("run -m " + a + " -p hi -n 2");
     EXPECT_EQ(as_model.code, 1);
     EXPECT_NE(as_model.out.find("a lora adapter, not a model; merge it into its base model with -m BASE --lora"), std::string::npos)

@@ -1,5 +1,7 @@
 // forge info MODEL: what a model is, in one screen.
+#include <filesystem>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -29,7 +31,42 @@ GgmlType dominant_matrix_type(const ModelSource& m) {
     return best;
 }
 
+// A GGUF LoRA adapter (model/lora.h): what it changes, and how to use it.
+void adapter_info(const std::string& path, const GgufFile& f) {
+    auto row = [](std::string_view k, const std::string& v) { fmt::print("{:<16}{}\n", k, v); };
+    const auto& m = f.metadata();
+    row("file", fmt::format("{} (GGUF v{})", path, f.version()));
+    row("type", fmt::format("{} adapter for {}", m.get_string("adapter.type").value_or("?"),
+                            m.get_string("general.architecture").value_or("?")));
+    row("alpha", fmt::format("{:g}", m.get_float("adapter.lora.alpha").value_or(0.0)));
+    std::map<std::string, int> kinds;  // "attn_q" -> weights adapted
+    std::set<int64_t> ranks;
+    std::map<GgmlType, int> types;
+    uint64_t bytes = 0;
+    for (const auto& t : f.tensors()) {
+        bytes += t.n_bytes;
+        ++types[t.type];
+        if (!t.name.ends_with(".lora_b")) continue;
+        if (!t.ne.empty()) ranks.insert(t.ne[0]);
+        std::string kind = t.name.substr(0, t.name.size() - std::string_view(".weight.lora_b").size());
+        if (kind.starts_with("blk.")) kind = kind.substr(kind.find('.', 4) + 1);
+        ++kinds[kind];
+    }
+    std::string targets, rank_list, type_list;
+    for (const auto& [k, n] : kinds) targets += fmt::format("{}{} x{}", targets.empty() ? "" : ", ", k, n);
+    for (int64_t r : ranks) rank_list += fmt::format("{}{}", rank_list.empty() ? "" : ", ", r);
+    for (const auto& [t, n] : types) type_list += fmt::format("{}{} x{}", type_list.empty() ? "" : ", ", ggml_type_name(t), n);
+    row("weights", targets.empty() ? "none" : targets);
+    row("rank", rank_list.empty() ? "?" : rank_list);
+    row("tensors", fmt::format("{} ({}), {}", f.tensors().size(), type_list, human_bytes(bytes)));
+    row("use", fmt::format("forge run -m BASE_MODEL --lora {}[:SCALE]", path));
+}
+
 void run_info(const std::string& path) {
+    if (std::filesystem::is_regular_file(path)) {
+        const GgufFile f = GgufFile::open(path);
+        if (f.metadata().get_string("general.type").value_or("") == "adapter") return adapter_info(path, f);
+    }
     const ModelSource m = ModelSource::open(path);
     const ModelConfig& c = m.config();
     auto row = [](std::string_view k, const std::string& v) { fmt::print("{:<16}{}\n", k, v); };
