@@ -31,9 +31,11 @@ GgmlType dominant_matrix_type(const ModelSource& m) {
     return best;
 }
 
+// One "key            value" line of the report.
+void row(std::string_view k, const std::string& v) { fmt::print("{:<16}{}\n", k, v); }
+
 // A GGUF LoRA adapter (model/lora.h): what it changes, and how to use it.
 void adapter_info(const std::string& path, const GgufFile& f) {
-    auto row = [](std::string_view k, const std::string& v) { fmt::print("{:<16}{}\n", k, v); };
     const auto& m = f.metadata();
     row("file", fmt::format("{} (GGUF v{})", path, f.version()));
     row("type", fmt::format("{} adapter for {}", m.get_string("adapter.type").value_or("?"),
@@ -69,7 +71,6 @@ void run_info(const std::string& path) {
     }
     const ModelSource m = ModelSource::open(path);
     const ModelConfig& c = m.config();
-    auto row = [](std::string_view k, const std::string& v) { fmt::print("{:<16}{}\n", k, v); };
 
     if (m.gguf()) row("file", fmt::format("{} (GGUF v{})", path, m.gguf()->version()));
     else row("file", fmt::format("{} (Hugging Face directory, safetensors)", path));

@@ -122,17 +122,9 @@ void read_gguf_adapter(const ModelSource& src, const GgufFile& f, const LoraSpec
         else if (name.ends_with("_norm.weight")) continue;  // norm vectors: llama.cpp ignores them too
         else throw FormatError(fmt::format("{}: tensor '{}' is neither .lora_a nor .lora_b", spec.path, t.name));
     }
-    auto ref = [](const GgufTensorInfo& t) {
-        TensorRef r;
-        r.name = r.source_name = t.name;
-        r.type = t.type;
-        r.ne = t.ne;
-        r.data = {t.data, size_t(t.n_bytes)};
-        return r;
-    };
     for (const auto& [target, p] : pairs) {
         if (!p.first || !p.second) throw FormatError(fmt::format("{}: '{}' has only one of lora_a and lora_b", spec.path, target));
-        LoraDelta d = make_delta(src, target, ref(*p.first), ref(*p.second), AdapterFormat::gguf, spec.path);
+        LoraDelta d = make_delta(src, target, tensor_ref_from_gguf(*p.first), tensor_ref_from_gguf(*p.second), AdapterFormat::gguf, spec.path);
         d.scale = alpha != 0 ? float(spec.scale * alpha / double(d.rank)) : spec.scale;
         out[target].deltas.push_back(std::move(d));
     }

@@ -53,6 +53,15 @@ TokenizerSummary summarize_hf_tokenizer(const fs::path& dir) {
 
 }  // namespace
 
+TensorRef tensor_ref_from_gguf(const GgufTensorInfo& t) {
+    TensorRef r;
+    r.name = r.source_name = t.name;
+    r.type = t.type;
+    r.ne = t.ne;
+    r.data = {t.data, size_t(t.n_bytes)};
+    return r;
+}
+
 TensorRef tensor_ref_from_safetensors(const SafetensorsTensor& t, std::string name) {
     TensorRef r;
     r.name = std::move(name);
@@ -111,14 +120,7 @@ ModelSource ModelSource::open(const std::string& path) {
     if (s.gguf_->metadata().get_string("general.type").value_or("") == "adapter")
         throw FormatError(fmt::format("{}: a {} adapter, not a model; merge it into its base model with -m BASE --lora {}", path,
                                       s.gguf_->metadata().get_string("adapter.type").value_or("LoRA"), path));
-    for (const auto& t : s.gguf_->tensors()) {
-        TensorRef r;
-        r.name = r.source_name = t.name;
-        r.type = t.type;
-        r.ne = t.ne;
-        r.data = {t.data, size_t(t.n_bytes)};
-        s.tensors_.push_back(std::move(r));
-    }
+    for (const auto& t : s.gguf_->tensors()) s.tensors_.push_back(tensor_ref_from_gguf(t));
     const auto& meta = s.gguf_->metadata();
     const TensorRef* embd = s.find("token_embd.weight");
     const int64_t n_vocab = embd && embd->ne.size() >= 2 ? embd->ne[1] : 0;

@@ -17,6 +17,7 @@ namespace forge {
 
 class GgufFile;
 class SafetensorsModel;
+struct GgufTensorInfo;
 struct SafetensorsTensor;
 
 struct TensorRef {
@@ -81,6 +82,8 @@ private:
     std::vector<std::vector<uint8_t>> owned_;  // replace_data's bytes (moving a vector keeps its buffer)
 };
 
+// A GGUF tensor as a TensorRef (its data stays in the file's mapping).
+TensorRef tensor_ref_from_gguf(const GgufTensorInfo& t);
 // A safetensors tensor as a TensorRef named `name` (F32, F16 and BF16; FormatError for other dtypes).
 TensorRef tensor_ref_from_safetensors(const SafetensorsTensor& t, std::string name);
 
