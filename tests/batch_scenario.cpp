@@ -46,35 +46,38 @@ BatchComparison compare_batch_with_single(Executor& batched, const std::function
         for (size_t i = 0; i < seqs.size(); ++i) {
             if (done[i] == lengths[i] || rng() % 4 == 0) continue;  // sometimes sits a step out
             const int64_t n = std::min(chunk_sizes[rng() % 6], lengths[i] - done[i]);
-            const bool logits = rng() % 3 != 0, greedy = logits && rng() % 3 == 0;
-            step.push_back({std::span(seqs[i]).subspan(size_t(done[i]), size_t(n)), done[i], tables[i], logits, greedy});
+            // Mostly the last row's logits, sometimes none, sometimes every row (checking guesses).
+            const uint64_t pick = rng() % 6;
+            const int64_t n_logits = pick < 2 ? 0 : pick < 5 ? 1 : n;
+            const bool greedy = n_logits > 0 && rng() % 3 == 0;
+            step.push_back({std::span(seqs[i]).subspan(size_t(done[i]), size_t(n)), done[i], tables[i], n_logits, greedy});
             who.push_back(i);
             done[i] += n;
         }
         if (step.empty()) continue;
         const auto logits = batched.forward_batch(step);
         size_t row = 0;
-        for (size_t j = 0; j < step.size(); ++j) {
-            if (!step[j].logits) continue;
-            const int64_t p = step[j].pos + int64_t(step[j].tokens.size()) - 1;
-            const auto ref = std::span(want[who[j]]).subspan(size_t(p * V), size_t(V));
-            const int32_t best = int32_t(std::max_element(ref.begin(), ref.end()) - ref.begin());
-            r.argmax_mismatches += batched.argmax()[row] != best;
-            const auto got = logits.subspan(row++ * size_t(V), size_t(V));
-            ++r.rows;
-            if (step[j].greedy) {  // its logits may be unfilled
-                ++r.greedy_rows;
-                continue;
+        for (size_t j = 0; j < step.size(); ++j)
+            for (int64_t p = step[j].pos + int64_t(step[j].tokens.size()) - step[j].n_logits;
+                 p < step[j].pos + int64_t(step[j].tokens.size()); ++p) {
+                const auto ref = std::span(want[who[j]]).subspan(size_t(p * V), size_t(V));
+                const int32_t best = int32_t(std::max_element(ref.begin(), ref.end()) - ref.begin());
+                r.argmax_mismatches += batched.argmax()[row] != best;
+                const auto got = logits.subspan(row++ * size_t(V), size_t(V));
+                ++r.rows;
+                if (step[j].greedy) {  // its logits may be unfilled
+                    ++r.greedy_rows;
+                    continue;
+                }
+                const double err = rel_l2(got, ref);
+                if (err > r.worst_rel_l2 && r.worst_rel_l2 < 1e-2) {  // the first clearly wrong row, else the worst
+                    std::string chunks;  // pos+count, Ln: the last n rows' logits wanted
+                    for (const SeqStep& x : step) chunks += fmt::format(" {}+{}L{}", x.pos, x.tokens.size(), x.n_logits);
+                    r.worst_where = fmt::format("sequence {} position {} in a step of{}", who[j], p, chunks);
+                }
+                r.worst_rel_l2 = std::max(r.worst_rel_l2, err);
+                r.bit_identical &= std::equal(got.begin(), got.end(), ref.begin());
             }
-            const double err = rel_l2(got, ref);
-            if (err > r.worst_rel_l2 && r.worst_rel_l2 < 1e-2) {  // the first clearly wrong row, else the worst
-                std::string chunks;  // pos+count, L: logits wanted
-                for (const SeqStep& x : step) chunks += fmt::format(" {}+{}{}", x.pos, x.tokens.size(), x.logits ? "L" : "");
-                r.worst_where = fmt::format("sequence {} position {} in a step of{}", who[j], p, chunks);
-            }
-            r.worst_rel_l2 = std::max(r.worst_rel_l2, err);
-            r.bit_identical &= std::equal(got.begin(), got.end(), ref.begin());
-        }
     }
     return r;
 }

@@ -1,7 +1,8 @@
 // A serving-like batch scenario for any executor: three sequences of different lengths fed
 // through forward_batch in chunks of 1..9 tokens (prompt pieces mixed with others' single-token
 // steps), their KV blocks scattered over the cache, compared row by row with each sequence run
-// alone through forward() on a fresh executor. Some rows ask for their argmax only (greedy).
+// alone through forward() on a fresh executor. Some chunks want no logits, some every row (as when
+// checking guesses), and some rows ask for their argmax only (greedy).
 #pragma once
 
 #include <cstdint>

@@ -83,10 +83,11 @@ TEST(Arch, BatchRejectsBadBlockTables) {
     test::write_tiny_model(path, "llama");
     const auto src = ModelSource::open(path.string());
     CpuExecutor ex(build_program(src.config(), bind_weights(src)), 64, GgmlType::f16, 1, 8);
-    const std::vector<int32_t> toks(20, 3), one_block{0}, outside{0, 8};
-    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, one_block, true}}), Error);  // 20 positions, 16 slots
-    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, outside, true}}), Error);    // block 8 of 8
+    const std::vector<int32_t> toks(20, 3), one_block{0}, outside{0, 8}, two_blocks{0, 1};
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, one_block, 1}}), Error);  // 20 positions, 16 slots
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, outside, 1}}), Error);    // block 8 of 8
     EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{}), Error);
+    EXPECT_THROW(ex.forward_batch(std::vector<SeqStep>{{toks, 0, two_blocks, 21}}), Error);  // 21 rows of 20 tokens
     EXPECT_THROW(CpuExecutor(build_program(src.config(), bind_weights(src)), 200, GgmlType::f16, 1, 8), Error);  // 128 < 200
 }
 

@@ -1,6 +1,6 @@
 // forge serve's policy pieces without a model: the paged cache's block pool (reference counts,
 // free list, prefix cache) and the continuous-batching scheduler (budgets, chunked prefill,
-// decode-first, prefix reuse, preemption and recompute).
+// decode-first, prefix reuse, preemption and recompute, speculative guesses and their rollback).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -164,6 +164,109 @@ TEST(Scheduler, FinishCancelsWaitingAndRunningAlike) {
     EXPECT_EQ(s.n_running(), 0);
     EXPECT_EQ(pool.n_used(), 0);
     EXPECT_TRUE(s.schedule().chunks.empty());
+}
+
+// Guesses ride with the last token as one chunk; only the kept ones become cached, and only
+// blocks of checked tokens enter the prefix cache.
+TEST(Scheduler, GuessesAreCheckedInOneChunkAndRolledBack) {
+    BlockPool pool(8, 4);
+    Scheduler s({64, 8}, pool);
+    s.add(1, iota_tokens(3));  // positions 0..2
+    auto plan = s.schedule();
+    s.advance(plan);
+    EXPECT_FALSE(s.decoding(1));  // its next token is not sampled yet
+    s.append(1, 3);
+    ASSERT_TRUE(s.decoding(1));
+    // Four guesses after token 3 (position 3): the chunk feeds positions 3..7.
+    EXPECT_EQ(s.reserve(1, 4 + 4), 8);
+    const std::vector<int32_t> guesses{4, 5, 6, 7};
+    s.set_draft(1, guesses);
+    plan = s.schedule();
+    ASSERT_EQ(plan.chunks.size(), 1u);
+    EXPECT_EQ(plan.chunks[0].pos, 3);
+    EXPECT_EQ(plan.chunks[0].count, 5);
+    EXPECT_TRUE(plan.chunks[0].last);
+    s.advance(plan);
+    EXPECT_EQ(s.seq(1).n_cached, 4) << "guesses are not cached before they are checked";
+    // Block 1 (positions 4..7) is full, but of guesses: not shared yet.
+    EXPECT_EQ(s.seq(1).n_committed, 1);
+    // The model kept 4 and 5, then chose 9 instead of 6.
+    s.resolve(1, 2, 9);
+    EXPECT_EQ(s.seq(1).tokens, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 9}));
+    EXPECT_EQ(s.seq(1).n_cached, 6);
+    EXPECT_EQ(s.seq(1).n_draft, 0);
+    EXPECT_EQ(s.seq(1).blocks.size(), 2u);
+    EXPECT_EQ(pool.n_used(), 2);
+    // All kept: the block of 4..7 now holds checked tokens and is committed.
+    s.set_draft(1, std::vector<int32_t>{10, 11});
+    plan = s.schedule();
+    EXPECT_EQ(plan.chunks[0].count, 3);
+    s.advance(plan);
+    s.resolve(1, 2, 12);
+    EXPECT_EQ(s.seq(1).n_cached, 9);
+    EXPECT_EQ(s.seq(1).n_committed, 2);
+    EXPECT_EQ(s.seq(1).tokens.size(), 10u);
+    EXPECT_THROW(s.resolve(1, 1, 0), Error) << "no guesses to keep";
+    s.finish(1);
+    EXPECT_EQ(pool.n_used(), 0);
+}
+
+TEST(Scheduler, GuessesGiveWayToTheBudgetAndToOtherSequences) {
+    BlockPool pool(3, 4);
+    Scheduler s({6, 8}, pool);
+    s.add(1, iota_tokens(3));
+    s.add(2, iota_tokens(3, 20));
+    auto plan = s.schedule();
+    s.advance(plan);
+    s.append(1, 3);
+    s.append(2, 23);
+    EXPECT_EQ(pool.n_used(), 2);
+    // Sequence 1 asks for 5 guesses (positions 4..8): one free block covers up to position 7.
+    EXPECT_EQ(s.reserve(1, 4 + 5), 8);
+    EXPECT_EQ(pool.n_free(), 0);
+    s.set_draft(1, std::vector<int32_t>{4, 5, 6, 7, 8});
+    plan = s.schedule();
+    // Budget 6: sequence 1's chunk is cut to 1 + 4 guesses... and sequence 2's decode gets 1.
+    ASSERT_EQ(plan.chunks.size(), 2u);
+    EXPECT_EQ(plan.chunks[0].count, 5);
+    EXPECT_EQ(s.seq(1).n_draft, 4);
+    EXPECT_EQ(plan.chunks[1].count, 1);
+    EXPECT_TRUE(plan.preempted.empty()) << "guesses never preempt";
+    s.finish(1);
+    s.finish(2);
+    EXPECT_EQ(pool.n_used(), 0);
+}
+
+TEST(Scheduler, GuessesNeverCostBlocksAndGoWithPreemption) {
+    BlockPool pool(3, 4);
+    Scheduler s({64, 8}, pool);
+    s.add(1, iota_tokens(3));
+    s.add(2, iota_tokens(7, 20));
+    auto plan = s.schedule();
+    s.advance(plan);
+    s.append(1, 3);   // positions 0..3: one block
+    s.append(2, 27);  // positions 0..7: two blocks
+    EXPECT_EQ(pool.n_free(), 0);
+    // Guesses made without reserving blocks (prompt lookup): none free, so they are dropped.
+    s.set_draft(1, std::vector<int32_t>{4, 5, 6});
+    plan = s.schedule();
+    EXPECT_TRUE(plan.preempted.empty());
+    ASSERT_EQ(plan.chunks.size(), 2u);
+    EXPECT_EQ(plan.chunks[0].count, 1);
+    EXPECT_EQ(s.seq(1).n_draft, 0);
+    s.advance(plan);
+    s.append(1, 50);  // sequence 1 needs a second block now
+    s.append(2, 60);
+    s.set_draft(2, std::vector<int32_t>{61});
+    plan = s.schedule();
+    // Sequence 1's token is owed a block: the newest, 2, is preempted and loses its guess.
+    ASSERT_EQ(plan.preempted, std::vector<uint64_t>{2});
+    EXPECT_EQ(s.seq(2).n_draft, 0);
+    EXPECT_EQ(s.seq(2).tokens.size(), 9u);
+    EXPECT_FALSE(s.decoding(2));
+    s.finish(1);
+    s.finish(2);
+    EXPECT_EQ(pool.n_used(), 0);
 }
 
 }  // namespace

@@ -9,11 +9,7 @@
 #include <cmath>
 #include <map>
 
-#include "backend/cpu/executor.h"
-#include "model/gguf_export.h"
-#include "model/model_source.h"
-#include "model/quant_mix.h"
-#include "model/weights.h"
+#include "loaded_model.h"
 #include "runtime/generate.h"
 #include "test_support.h"
 #include "tiny_models.h"
@@ -24,15 +20,10 @@ namespace {
 
 constexpr int64_t kCtx = 96;
 
-struct Model {
-    ModelSource src;
-    ModelWeights weights;
-    Tokenizer tok;
-    explicit Model(const std::filesystem::path& p)
-        : src(ModelSource::open(p.string())), weights(bind_weights(src)), tok(Tokenizer::open(p.string())) {}
-    std::unique_ptr<CpuExecutor> executor() const {
-        return std::make_unique<CpuExecutor>(build_program(src.config(), weights, {kCtx}), kCtx, GgmlType::f32, 1);
-    }
+// One sequence of kCtx positions.
+struct Model : test::LoadedModel {
+    using LoadedModel::LoadedModel;
+    std::unique_ptr<CpuExecutor> executor() const { return LoadedModel::executor(kCtx); }
 };
 
 // Always guesses the same token: every guess but the lucky ones is thrown away.
@@ -87,25 +78,17 @@ void check_drafters(const Model& m, const std::filesystem::path& q4_path, const 
     EXPECT_EQ(r_short.tokens, std::vector<int32_t>(plain.tokens.begin(), plain.tokens.begin() + 7));
 }
 
-std::filesystem::path q4_copy(const std::filesystem::path& p) {
-    ExportOptions opt;
-    opt.preset = quant_preset("Q4_0");
-    opt.pure = true;
-    const auto out = test::temp_dir() / "draft-q4_0.gguf";
-    export_gguf(ModelSource::open(p.string()), out.string(), opt);
-    return out;
-}
-
 TEST(Speculative, OutputIsTheModelsWhateverTheDrafter) {
     const auto path = test::temp_dir() / "qwen2.gguf";
     test::write_tiny_model(path, "qwen2", 5);
-    check_drafters(Model(path), q4_copy(path), "hello world");
+    check_drafters(Model(path), test::q4_0_copy(path, "draft-q4_0.gguf"), "hello world");
 }
 
 TEST(Speculative, Stories260K) {
     FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
     const auto path = test::shared_dir() / "models/stories260K/stories260K.gguf";
-    check_drafters(Model(path), q4_copy(path), "Once upon a time, there was a little girl named Lily. Lily");
+    check_drafters(Model(path), test::q4_0_copy(path, "draft-q4_0.gguf"),
+                   "Once upon a time, there was a little girl named Lily. Lily");
 }
 
 // Sampled (temperature 0.7, top-k 4): the first two generated tokens over 4000 seeds are

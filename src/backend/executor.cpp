@@ -11,6 +11,7 @@ void Executor::check_steps(std::span<const SeqStep> seqs) const {
     for (const SeqStep& s : seqs) {
         const int64_t T = int64_t(s.tokens.size());
         if (T == 0) throw Error("forward: no tokens");
+        if (s.n_logits < 0 || s.n_logits > T) throw Error(fmt::format("forward: {} logits rows asked of {} tokens", s.n_logits, T));
         if (s.pos < 0 || s.pos + T > n_ctx())
             throw Error(fmt::format("positions {}..{} do not fit the context of {} tokens", s.pos, s.pos + T - 1, n_ctx()));
         if (int64_t(s.blocks.size()) * kv_block_size() < s.pos + T)

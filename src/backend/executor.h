@@ -17,9 +17,11 @@ struct SeqStep {
     std::span<const int32_t> tokens;
     int64_t pos = 0;
     std::span<const int32_t> blocks;
-    bool logits = false;  // the last token's logits are wanted
+    // The logits of the last n_logits tokens are wanted: 0 for a prompt chunk that is not the
+    // prompt's end, 1 for the next token, 1 + K to check K guessed tokens (speculative decoding).
+    int64_t n_logits = 0;
     // With logits: only the largest logit's index (argmax()) is wanted; the executor may leave
-    // this row of the returned logits unfilled (CUDA then copies only token ids back).
+    // these rows of the returned logits unfilled (CUDA then copies only token ids back).
     bool greedy = false;
 };
 
@@ -34,8 +36,8 @@ public:
     virtual std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits = true) = 0;
 
     // Several sequences in one step, each reading and writing its own blocks of the shared cache.
-    // Returns the logits of the last token of every sequence with `logits` set, in order,
-    // [n, n_vocab]. A sequence's rows do not depend on the others in the batch.
+    // Returns the rows each sequence asks for (n_logits), in order, [sum of n_logits, n_vocab].
+    // A sequence's rows do not depend on the others in the batch.
     virtual std::span<const float> forward_batch(std::span<const SeqStep> seqs) = 0;
     // After forward_batch: for each returned row, the index of its largest logit (the first of
     // equal ones, as greedy sampling picks).

@@ -83,7 +83,7 @@ void batched_bench(const BatchedBenchArgs& a) {
                 for (int64_t first = 0; first < a.npp;) {
                     const int64_t n = std::min<int64_t>(a.npp - first, limit - rows);
                     step.push_back({std::span(prompts[size_t(s)]).subspan(size_t(first), size_t(n)), first, tables[size_t(s)],
-                                    first + n == a.npp});
+                                    first + n == a.npp ? 1 : 0});
                     rows += n;
                     first += n;
                     if (rows == limit) run();
@@ -96,7 +96,7 @@ void batched_bench(const BatchedBenchArgs& a) {
             double host = 0;  // choosing the next tokens
             for (int i = 0; i < ntg; ++i) {
                 for (int s = 0; s < B; ++s)
-                    step.push_back({std::span(&next[size_t(s)], 1), a.npp + i, tables[size_t(s)], true, !a.host_argmax});
+                    step.push_back({std::span(&next[size_t(s)], 1), a.npp + i, tables[size_t(s)], 1, !a.host_argmax});
                 const auto logits = ex->forward_batch(step);
                 const auto h0 = clock::now();
                 step.clear();

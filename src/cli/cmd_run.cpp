@@ -45,14 +45,8 @@ void run(const RunArgs& a) {
         LookupDrafter lookup;
         return run_text(*ex, tok, prompt, a.text, &lookup, a.draft_n);
     }
-    // The draft model runs where the model does, with the same context.
-    const auto draft_src = ModelSource::open(a.draft);
-    if (draft_src.config().n_vocab != src.config().n_vocab)
-        throw UsageError(fmt::format("--draft {}: its vocabulary has {} tokens, the model's {}; a draft needs the same tokenizer",
-                                     a.draft, draft_src.config().n_vocab, src.config().n_vocab));
-    EngineArgs draft_engine = a.engine;
-    draft_engine.model = a.draft;
-    auto draft_ex = make_executor(draft_src, draft_engine, n_ctx);
+    const auto draft_src = open_draft_model(a.draft, src);
+    auto draft_ex = make_draft_executor(draft_src, a.draft, a.engine, n_ctx);
     ModelDrafter drafter(*draft_ex);
     run_text(*ex, tok, prompt, a.text, &drafter, a.draft_n);
 }

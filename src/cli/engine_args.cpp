@@ -84,4 +84,20 @@ std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs
     return make_cuda_executor(lower(src, a, n_ctx), n_ctx, 0, kv_blocks);
 }
 
+ModelSource open_draft_model(const std::string& path, const ModelSource& model) {
+    ModelSource draft = ModelSource::open(path);
+    if (draft.config().n_vocab != model.config().n_vocab)
+        throw UsageError(fmt::format("--draft {}: its vocabulary has {} tokens, the model's {}; a draft needs the same tokenizer", path,
+                                     draft.config().n_vocab, model.config().n_vocab));
+    return draft;
+}
+
+std::unique_ptr<Executor> make_draft_executor(const ModelSource& draft, const std::string& path, const EngineArgs& a,
+                                              int64_t n_ctx, int64_t kv_blocks) {
+    EngineArgs draft_args = a;
+    draft_args.model = path;
+    draft_args.loras.clear();  // adapters belong to the model
+    return make_executor(draft, draft_args, n_ctx, kv_blocks);
+}
+
 }  // namespace forge::cli

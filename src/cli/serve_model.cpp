@@ -46,7 +46,7 @@ void check_serve_args(const ServeArgs& a) {
 }
 
 void serve_executor(Executor& ex, const Tokenizer& tok, const std::string& template_source, const std::string& model_name,
-                    const ServeArgs& a) {
+                    const ServeArgs& a, serve::StepDrafter* drafter) {
     serve::ApiModel model;
     model.name = a.alias.empty() ? model_name : a.alias;
     model.tok = &tok;
@@ -60,7 +60,7 @@ void serve_executor(Executor& ex, const Tokenizer& tok, const std::string& templ
         model.chat_template = serve::kChatMlTemplate;
     }
     model.n_ctx = ex.n_ctx();
-    serve::Engine engine(ex, tok, a.batching);
+    serve::Engine engine(ex, tok, a.batching, drafter);
     serve::ServerOptions o = a.server;
     o.grace = std::chrono::milliseconds(int64_t(a.grace_s * 1000));
     serve::HttpServer server(engine, model, o);

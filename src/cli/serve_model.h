@@ -36,8 +36,9 @@ void check_serve_args(const ServeArgs& a);
 
 // Serves until SIGINT/SIGTERM: the OpenAI API over ex, the chat template from --chat-template,
 // else template_source's (a GGUF, a tokenizer.json's folder or a Hugging Face directory), else
-// ChatML. model_name: what responses call the model when --alias is not given.
+// ChatML. model_name: what responses call the model when --alias is not given. drafter: for
+// speculative decoding (forge serve --draft), or none.
 void serve_executor(Executor& ex, const Tokenizer& tok, const std::string& template_source, const std::string& model_name,
-                    const ServeArgs& a);
+                    const ServeArgs& a, serve::StepDrafter* drafter = nullptr);
 
 }  // namespace forge::cli

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -46,9 +47,10 @@ TokenLogprob logprobs_of(std::span<const float> logits, int32_t token, int top) 
 
 }  // namespace
 
-Engine::Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c)
-    : ex_(ex), tok_(tok), c_(c), pool_(ex.kv_blocks(), ex.kv_block_size()),
+Engine::Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c, StepDrafter* drafter)
+    : ex_(ex), tok_(tok), c_(c), drafter_(drafter), pool_(ex.kv_blocks(), ex.kv_block_size()),
       sched_({std::min(c.max_batch_tokens, ex.max_batch_tokens()), c.max_seqs}, pool_), ends_(end_of_generation_tokens(tok)) {
+    if (drafter_ && c_.draft_n < 1) throw Error(fmt::format("--draft-n {}: expected 1 or more", c_.draft_n));
     metrics_.update([&](MetricsSnapshot& s, auto&, auto&) { s.kv_blocks_total = pool_.n_blocks(); });
     thread_ = std::thread([this] { loop(); });
 }
@@ -63,8 +65,9 @@ Engine::~Engine() {
 }
 
 std::string Engine::describe() const {
-    return fmt::format("{}, KV cache {} blocks of {} tokens, batches of up to {} tokens / {} sequences", ex_.describe(),
-                       pool_.n_blocks(), pool_.block_size(), std::min(c_.max_batch_tokens, ex_.max_batch_tokens()), c_.max_seqs);
+    return fmt::format("{}, KV cache {} blocks of {} tokens, batches of up to {} tokens / {} sequences{}", ex_.describe(),
+                       pool_.n_blocks(), pool_.block_size(), std::min(c_.max_batch_tokens, ex_.max_batch_tokens()), c_.max_seqs,
+                       drafter_ ? fmt::format(", speculative: {} guesses from {}", c_.draft_n, drafter_->describe()) : "");
 }
 
 std::shared_ptr<RequestChannel> Engine::submit(GenerationParams p) {
@@ -133,26 +136,36 @@ void Engine::step() {
     for (auto& [id, a] : active_)
         if (a->ch->cancelled()) gone.push_back(id);
     for (uint64_t id : gone) finish(*active_.at(id), "cancelled");
+    if (drafter_ && !active_.empty()) draft();
     const StepPlan plan = active_.empty() ? StepPlan{} : sched_.schedule();
     if (!plan.chunks.empty()) {
         std::vector<SeqStep> steps;
+        std::vector<DraftSeq> mirrored;  // chunks without guesses, for a draft model's cache
+        std::vector<SeqStep> mirrored_steps;
         for (const Chunk& c : plan.chunks) {
             const Sequence& s = sched_.seq(c.id);
             const Active& a = *active_.at(c.id);
             // Plain greedy requests need only the argmax, which CUDA finds on the device.
             const bool greedy = a.sampler.greedy() && a.p.top_logprobs < 0;
-            steps.push_back({std::span(s.tokens).subspan(size_t(c.pos), size_t(c.count)), c.pos, s.blocks, c.last, greedy});
+            steps.push_back({std::span(s.tokens).subspan(size_t(c.pos), size_t(c.count)), c.pos, s.blocks,
+                             c.last ? 1 + s.n_draft : 0, greedy});
+            if (s.n_draft == 0) {
+                mirrored.push_back({c.id, s.tokens, s.blocks});
+                mirrored_steps.push_back(steps.back());
+            }
         }
         try {
             const auto logits = ex_.forward_batch(steps);
             const auto argmax = ex_.argmax();
+            if (drafter_ && !mirrored.empty()) drafter_->mirror(mirrored, mirrored_steps);
             sched_.advance(plan);
             const size_t V = size_t(ex_.n_vocab());
             size_t row = 0;
             for (size_t i = 0; i < plan.chunks.size(); ++i) {
-                if (!plan.chunks[i].last) continue;
-                sample(*active_.at(plan.chunks[i].id), logits.subspan(row * V, V), steps[i].greedy ? argmax[row] : -1);
-                ++row;
+                const size_t n = size_t(steps[i].n_logits);
+                if (n == 0) continue;
+                take_tokens(*active_.at(plan.chunks[i].id), logits.subspan(row * V, n * V), argmax.subspan(row, n), steps[i].greedy);
+                row += n;
             }
         } catch (const std::exception& e) {
             // A failing step fails the requests in it, never the server.
@@ -170,27 +183,85 @@ void Engine::step() {
     });
 }
 
-void Engine::sample(Active& a, std::span<const float> logits, int32_t argmax) {
-    const int32_t tok = argmax >= 0 ? argmax : a.sampler.sample(logits);
+void Engine::draft() {
+    std::vector<DraftSeq> seqs;
+    std::vector<int64_t> k;
+    for (auto& [id, a] : active_) {
+        if (!sched_.decoding(id)) continue;
+        const Sequence& s = sched_.seq(id);
+        const int64_t n = int64_t(s.tokens.size()) - s.n_draft;
+        // A step yields at most one token more than it guesses: guesses past the request's budget
+        // or the context would be wasted. They need blocks for n + guesses positions.
+        int64_t want = std::min({c_.draft_n, ex_.n_ctx() - n, a->p.max_tokens - a->n_generated - 1});
+        if (want > 0) want = std::min(want, sched_.reserve(id, n + want) - n);
+        sched_.set_draft(id, {});
+        if (want <= 0) continue;
+        seqs.push_back({id, std::span(s.tokens).first(size_t(n)), s.blocks});
+        k.push_back(want);
+    }
+    if (seqs.empty()) return;
+    try {
+        const auto guesses = drafter_->propose(seqs, k);
+        for (size_t i = 0; i < seqs.size(); ++i) sched_.set_draft(seqs[i].id, guesses[i]);
+    } catch (const std::exception& e) {
+        // As a failing step: the requests it drafted for fail, the server goes on.
+        for (const DraftSeq& s : seqs) finish(*active_.at(s.id), "error", e.what());
+    }
+}
+
+void Engine::take_tokens(Active& a, std::span<const float> logits, std::span<const int32_t> argmax, bool greedy) {
+    const Sequence& s = sched_.seq(a.id);
+    const std::vector<int32_t> guesses(s.tokens.end() - s.n_draft, s.tokens.end());
+    const int64_t n_before = int64_t(s.tokens.size()) - s.n_draft;  // s changes below
+    const size_t V = size_t(ex_.n_vocab());
+    size_t kept = 0;
+    int32_t tok = -1;
+    for (;; ++kept) {
+        const auto row = logits.subspan(kept * V, V);
+        const auto guess = kept < guesses.size() ? std::optional<int32_t>(guesses[kept]) : std::nullopt;
+        // A greedy row keeps a guess that is its argmax; a sampled one keeps it with the model's
+        // probability for it, so the tokens come out distributed as without guesses.
+        tok = greedy ? argmax[kept] : a.sampler.verify(row, guess);
+        const bool right = guess && tok == *guess;
+        if (!emit(a, tok, row, n_before + int64_t(kept) + 1)) {  // a is gone
+            kept += right;
+            break;
+        }
+        if (!right) {
+            sched_.resolve(a.id, int64_t(kept), tok);
+            break;
+        }
+    }
+    if (!guesses.empty())
+        metrics_.update([&](MetricsSnapshot& m, auto&, auto&) {
+            m.draft_tokens += guesses.size();
+            m.draft_accepted_tokens += kept;
+        });
+}
+
+bool Engine::emit(Active& a, int32_t tok, std::span<const float> logits, int64_t n_tokens) {
     const auto now = Clock::now();
     metrics_.update([&](MetricsSnapshot&, Histogram& ttft, Histogram& tpot) {
         if (a.n_generated == 0) ttft.observe(std::chrono::duration<double>(now - a.arrived).count());
         else tpot.observe(std::chrono::duration<double>(now - a.last_token).count());
     });
     a.last_token = now;
-    if (ends_.count(tok) && !a.p.ignore_eos) return finish(a, "stop");
+    if (ends_.count(tok) && !a.p.ignore_eos) {
+        finish(a, "stop");
+        return false;
+    }
     Event e;
     if (a.p.top_logprobs >= 0) e.logprobs.push_back(logprobs_of(logits, tok, a.p.top_logprobs));
     ++a.n_generated;
     metrics_.update([&](MetricsSnapshot& s, auto&, auto&) { ++s.generated_tokens; });
     e.text = a.stops.push(a.stream.push(tok));
     const bool stopped = a.stops.stopped();
-    // The next step would feed this token at position tokens.size(): it must fit the context.
-    const bool full = int64_t(sched_.seq(a.id).tokens.size()) + 1 > ex_.n_ctx();
     if (!e.text.empty() || !e.logprobs.empty()) a.ch->push(std::move(e));
-    if (stopped) return finish(a, "stop");
-    if (a.n_generated >= a.p.max_tokens || full) return finish(a, "length");
-    sched_.append(a.id, tok);
+    // The next step would feed this token at position n_tokens - 1: it must fit the context.
+    if (stopped) finish(a, "stop");
+    else if (a.n_generated >= a.p.max_tokens || n_tokens > ex_.n_ctx()) finish(a, "length");
+    else return true;
+    return false;
 }
 
 void Engine::finish(Active& a, std::string reason, std::string error) {
@@ -209,6 +280,7 @@ void Engine::finish(Active& a, std::string reason, std::string error) {
     });
     a.ch->push(std::move(e));
     sched_.finish(a.id);
+    if (drafter_) drafter_->forget(a.id);
     active_.erase(a.id);  // a is gone from here on
     {
         std::lock_guard lock(m_);

@@ -3,6 +3,10 @@
 // executor runs them as one batch over the paged KV cache, and every sequence that reached the
 // end of its tokens samples its next one with its own sampler and sends the new text down its
 // channel. Cancelled requests (client gone) leave at the next step and free their blocks.
+//
+// With a drafter (forge serve --draft), every decoding sequence first gets up to draft_n guesses
+// of its next tokens; the step feeds them with its last token, and its rows check them as
+// forge run --draft does (Sampler::verify): each right guess is one more token from that step.
 #pragma once
 
 #include <condition_variable>
@@ -20,6 +24,7 @@
 #include "serve/metrics.h"
 #include "serve/request.h"
 #include "serve/scheduler.h"
+#include "serve/step_drafter.h"
 #include "util/error.h"
 
 namespace forge::serve {
@@ -28,6 +33,7 @@ struct EngineConfig {
     int64_t max_batch_tokens = 512;  // capped by the executor's limit
     int64_t max_seqs = 64;
     int64_t max_queue = 256;         // requests waiting or running before submit() reports overload
+    int64_t draft_n = 4;             // with a drafter: guesses checked per sequence and step
 };
 
 // Thrown by submit(): the request is invalid for this model (prompt too long, ...) -> 400.
@@ -41,8 +47,9 @@ struct Overloaded : Error {
 
 class Engine {
 public:
-    // ex and tok must outlive the engine. Starts the engine thread.
-    Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c);
+    // ex, tok and drafter (optional: speculative decoding) must outlive the engine. Starts the
+    // engine thread.
+    Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c, StepDrafter* drafter = nullptr);
     ~Engine();  // cancels what is left and joins
 
     // Queues a request; its events arrive on the returned channel, the last with done set.
@@ -60,13 +67,19 @@ private:
     struct Active;  // a request inside the engine
     void loop();
     void step();
+    void draft();  // guesses for the decoding sequences (Scheduler::set_draft)
     void finish(Active& a, std::string reason, std::string error = {});
-    // The next token: argmax when the executor found it (>= 0, greedy rows), else the sampler's.
-    void sample(Active& a, std::span<const float> logits, int32_t argmax);
+    // The tokens a sequence's rows give (logits [n_rows, n_vocab]; argmax per row when the
+    // executor found it, greedy rows): the first, then one per guess the model agrees with.
+    void take_tokens(Active& a, std::span<const float> logits, std::span<const int32_t> argmax, bool greedy);
+    // Sends one new token down a's channel; false when the request finished with it. n_tokens:
+    // the sequence's length with it.
+    bool emit(Active& a, int32_t tok, std::span<const float> logits, int64_t n_tokens);
 
     Executor& ex_;
     const Tokenizer& tok_;
     EngineConfig c_;
+    StepDrafter* drafter_;
     BlockPool pool_;
     Scheduler sched_;
     const std::unordered_set<int32_t> ends_;

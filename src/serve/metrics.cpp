@@ -43,6 +43,8 @@ std::string Metrics::render() const {
     metric("forge_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.", s_.prefix_hit_tokens);
     metric("forge_preemptions_total", "counter", "Sequences preempted for KV blocks (recomputed later).", s_.preemptions);
     metric("forge_engine_steps_total", "counter", "Batched forward steps run.", s_.steps);
+    metric("forge_draft_tokens_total", "counter", "Guessed tokens checked (speculative decoding).", s_.draft_tokens);
+    metric("forge_draft_accepted_tokens_total", "counter", "Guessed tokens the model agreed with.", s_.draft_accepted_tokens);
     metric("forge_queue_length", "gauge", "Requests waiting to be admitted.", s_.waiting);
     metric("forge_running_requests", "gauge", "Requests in the running batch.", s_.running);
     metric("forge_kv_blocks_used", "gauge", "KV cache blocks held by sequences.", s_.kv_blocks_used);

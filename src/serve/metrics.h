@@ -27,6 +27,7 @@ private:
 struct MetricsSnapshot {
     uint64_t requests_ok = 0, requests_cancelled = 0, requests_failed = 0, requests_rejected = 0;
     uint64_t prompt_tokens = 0, generated_tokens = 0, prefix_hit_tokens = 0, preemptions = 0, steps = 0;
+    uint64_t draft_tokens = 0, draft_accepted_tokens = 0;  // speculative decoding: guesses checked, kept
     int64_t waiting = 0, running = 0, kv_blocks_used = 0, kv_blocks_total = 0;
 };
 

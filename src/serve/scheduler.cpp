@@ -42,6 +42,7 @@ void Scheduler::release_blocks(Sequence& s) {
 void Scheduler::preempt(uint64_t id) {
     Sequence& s = seqs_.at(id);
     release_blocks(s);
+    drop_guesses(s, 0);
     ++s.n_preempted;
     running_.erase(std::find(running_.begin(), running_.end(), id));
     waiting_.push_front(id);
@@ -83,8 +84,12 @@ StepPlan Scheduler::schedule() {
         for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
             Sequence& s = seqs_.at(running_[i]);
             const int64_t need = int64_t(s.tokens.size()) - s.n_cached;
-            if ((need == 1) != decode_pass) continue;
-            const int64_t take = std::min(need, budget);
+            if ((need - s.n_draft == 1) != decode_pass) continue;
+            // Guesses go only as far as the budget and the free blocks reach.
+            if (s.n_draft > 0 && (need > budget || !grow(s, s.n_cached + need)))
+                drop_guesses(s, std::clamp(std::min(budget, int64_t(s.blocks.size()) * pool_.block_size() - s.n_cached) - 1,
+                                           int64_t(0), s.n_draft));
+            const int64_t take = std::min(int64_t(s.tokens.size()) - s.n_cached, budget);
             bool self_preempted = false;
             while (!grow(s, s.n_cached + take)) {
                 const uint64_t victim = running_.back();
@@ -115,19 +120,65 @@ StepPlan Scheduler::schedule() {
 }
 
 void Scheduler::advance(const StepPlan& plan) {
-    const int64_t bs = pool_.block_size();
     for (const Chunk& c : plan.chunks) {
         Sequence& s = seqs_.at(c.id);
-        s.n_cached = c.pos + c.count;
-        while ((s.n_committed + 1) * bs <= s.n_cached) {
-            s.chain = BlockPool::chain_hash(s.chain, std::span(s.tokens).subspan(size_t(s.n_committed * bs), size_t(bs)));
-            pool_.commit(s.blocks[size_t(s.n_committed)], s.chain);
-            ++s.n_committed;
-        }
+        s.n_cached = std::min(c.pos + c.count, int64_t(s.tokens.size()) - s.n_draft);
+        commit_full_blocks(s);
     }
 }
 
-void Scheduler::append(uint64_t id, int32_t token) { seqs_.at(id).tokens.push_back(token); }
+void Scheduler::commit_full_blocks(Sequence& s) {
+    const int64_t bs = pool_.block_size();
+    while ((s.n_committed + 1) * bs <= s.n_cached) {
+        s.chain = BlockPool::chain_hash(s.chain, std::span(s.tokens).subspan(size_t(s.n_committed * bs), size_t(bs)));
+        pool_.commit(s.blocks[size_t(s.n_committed)], s.chain);
+        ++s.n_committed;
+    }
+}
+
+void Scheduler::append(uint64_t id, int32_t token) { resolve(id, 0, token); }
+
+bool Scheduler::decoding(uint64_t id) const {
+    const auto it = seqs_.find(id);
+    return it != seqs_.end() && int64_t(it->second.tokens.size()) - it->second.n_draft - it->second.n_cached == 1 &&
+           std::find(running_.begin(), running_.end(), id) != running_.end();
+}
+
+int64_t Scheduler::reserve(uint64_t id, int64_t n_positions) {
+    if (!decoding(id)) throw Error("scheduler: reserve() is for decoding sequences");
+    Sequence& s = seqs_.at(id);
+    grow(s, n_positions);  // as far as the free blocks go
+    return std::min(n_positions, int64_t(s.blocks.size()) * pool_.block_size());
+}
+
+void Scheduler::set_draft(uint64_t id, std::span<const int32_t> guesses) {
+    if (!decoding(id)) throw Error("scheduler: guesses are for decoding sequences");
+    Sequence& s = seqs_.at(id);
+    drop_guesses(s, 0);
+    s.tokens.insert(s.tokens.end(), guesses.begin(), guesses.end());
+    s.n_draft = int64_t(guesses.size());
+}
+
+void Scheduler::drop_guesses(Sequence& s, int64_t keep) {
+    s.tokens.resize(s.tokens.size() - size_t(s.n_draft - keep));
+    s.n_draft = keep;
+}
+
+void Scheduler::resolve(uint64_t id, int64_t n_kept, int32_t next) {
+    Sequence& s = seqs_.at(id);
+    if (n_kept < 0 || n_kept > s.n_draft) throw Error("scheduler: more guesses kept than made");
+    drop_guesses(s, n_kept);
+    s.n_draft = 0;
+    s.n_cached += n_kept;
+    s.tokens.push_back(next);
+    commit_full_blocks(s);
+    // The next step feeds `next` at position tokens.size() - 1: blocks past that are spare.
+    const size_t need = (s.tokens.size() + size_t(pool_.block_size()) - 1) / size_t(pool_.block_size());
+    while (s.blocks.size() > need) {
+        pool_.release(s.blocks.back());
+        s.blocks.pop_back();
+    }
+}
 
 void Scheduler::finish(uint64_t id) {
     const auto it = seqs_.find(id);

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startServer, metrics, waitForMetrics } from "./forge_server.mjs";
+import { startServer, metrics, waitForMetrics, MODEL } from "./forge_server.mjs";
 
 const STORY = ", there was a little girl named Lily. She loved to play outside in the park.";
 let server, client;
@@ -168,6 +168,33 @@ test("32 concurrent streams each equal their single-request output; KV blocks re
   const m = await waitForMetrics(server.url, (m) => m["forge_kv_blocks_used"] === 0 && m["forge_running_requests"] === 0);
   assert.equal(m['forge_requests_total{outcome="ok"}'] - before['forge_requests_total{outcome="ok"}'], 32);
   assert.ok(m["forge_engine_steps_total"] - before["forge_engine_steps_total"] < 32 * 24, "requests shared steps");
+});
+
+test("--draft (a draft model, prompt lookup): 16 concurrent streams give the text without guesses", async () => {
+  const prompts = ["Once upon a time", "Lily and Tom", "The cat sat on the mat. The cat sat on the mat. The cat", "One day"];
+  const reqs = Array.from({ length: 16 }, (_, i) => ({ prompt: prompts[i % 4], max_tokens: 24 + (i % 3) * 16 }));
+  const run = (c) => async (q) => {
+    const s = await c.completions.create({ model: "m", ...q, temperature: 0, stream: true });
+    let text = "";
+    for await (const ch of s) text += ch.choices[0]?.text ?? "";
+    return text;
+  };
+  const want = await Promise.all(reqs.map(run(client)));
+  for (const draft of [MODEL, "ngram"]) {
+    const drafted = await startServer(["-c", "256", "--draft", draft, "--draft-n", "3"]);
+    try {
+      assert.match(drafted.stderr(), /speculative: 3 guesses from/);
+      const c = new OpenAI({ baseURL: drafted.url + "/v1", apiKey: "x", maxRetries: 0 });
+      const got = await Promise.all(reqs.map(run(c)));
+      for (let i = 0; i < reqs.length; i++) assert.equal(got[i], want[i], `--draft ${draft}, request ${i}`);
+      const m = await waitForMetrics(drafted.url, (m) => m["forge_kv_blocks_used"] === 0 && m["forge_running_requests"] === 0);
+      assert.ok(m["forge_draft_tokens_total"] > 0, "guesses were checked");
+      assert.ok(m["forge_draft_accepted_tokens_total"] > 0, "some were right");
+      if (draft === MODEL) assert.ok(m["forge_draft_accepted_tokens_total"] > 0.9 * m["forge_draft_tokens_total"], "a model agrees with itself");
+    } finally {
+      drafted.stop();
+    }
+  }
 });
 
 test("a client that disconnects stops its generation and frees its blocks", async () => {

@@ -49,7 +49,7 @@ void CpuExecutor::set_profiling(bool on) {
 }
 
 std::span<const float> CpuExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
-    const SeqStep s{tokens, pos, own_blocks_, true};
+    const SeqStep s{tokens, pos, own_blocks_, 1};
     check_steps(std::span(&s, 1));
     return run(std::span(&s, 1), all_logits);
 }
@@ -71,8 +71,9 @@ std::span<const float> CpuExecutor::run(std::span<const SeqStep> seqs, bool all_
     row_pos_.clear();
     head_rows_.clear();
     for (const SeqStep& s : seqs) {
+        const int64_t first_head = all_rows ? 0 : int64_t(s.tokens.size()) - s.n_logits;
         for (size_t t = 0; t < s.tokens.size(); ++t) {
-            if (all_rows || (s.logits && t + 1 == s.tokens.size())) head_rows_.push_back(int64_t(row_tokens_.size()));
+            if (int64_t(t) >= first_head) head_rows_.push_back(int64_t(row_tokens_.size()));
             row_tokens_.push_back(s.tokens[t]);
             row_pos_.push_back(s.pos + int64_t(t));
         }

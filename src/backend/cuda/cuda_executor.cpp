@@ -586,7 +586,7 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
 
 std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {
     const int64_t T = int64_t(tokens.size()), V = n_vocab();
-    const SeqStep whole{tokens, pos, own_blocks_, true};
+    const SeqStep whole{tokens, pos, own_blocks_, 1};
     check_steps(std::span(&whole, 1));
     all_.clear();
     std::vector<int> head_rows;
@@ -612,8 +612,8 @@ std::span<const float> CudaExecutor::forward_batch(std::span<const SeqStep> seqs
         const int64_t T = int64_t(s.tokens.size());
         rows += T;
         decode &= T == 1;
-        if (s.logits) head_rows.push_back(int(rows - 1));
-        copy_logits |= s.logits && !s.greedy;
+        for (int64_t r = rows - s.n_logits; r < rows; ++r) head_rows.push_back(int(r));
+        copy_logits |= s.n_logits > 0 && !s.greedy;
     }
     if (rows > max_t_) throw Error(fmt::format("forward: a batch of {} tokens is over this executor's {}", rows, max_t_));
     for (const SeqStep& s : seqs) stage(s.tokens, s.pos, s.blocks);
