@@ -24,13 +24,6 @@
 namespace forge {
 namespace {
 
-#define FORGE_REQUIRE_GPU()                                                   \
-    do {                                                                      \
-        if (!cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA"; \
-        if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";        \
-    } while (0)
-
-
 // Runs the same tokens through both executors: a 10-token prompt, a 3-token batch, 4 decode steps.
 void compare(const ModelSource& src, double tol, const std::string& what) {
     const auto weights = bind_weights(src);

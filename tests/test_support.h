@@ -35,6 +35,14 @@ std::vector<float> random_weights(size_t n, uint64_t seed, size_t row = 256);
 
 }  // namespace forge::test
 
+// For tests labelled cuda: skipped (and saying why) without a CUDA build or a GPU. Needs
+// backend/cuda/device_info.h.
+#define FORGE_REQUIRE_GPU()                                                                   \
+    do {                                                                                      \
+        if (!forge::cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA";    \
+        if (forge::cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";                 \
+    } while (0)
+
 #define FORGE_REQUIRE_SHARED(rel)                                                            \
     do {                                                                                     \
         if (!forge::test::have_shared(rel))                                                  \
