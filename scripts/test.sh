@@ -3,7 +3,7 @@
 #   1. release build (CUDA code compiled too when nvcc is present) and the whole ctest suite;
 #      tests labelled `cuda` report "skipped: no GPU" on machines without one;
 #   2. the same suite under AddressSanitizer + UBSan (debug preset);
-#   3. each libFuzzer target for FUZZ_SECONDS (default 20) from the seeds in fuzz/seeds, with
+#   3. each libFuzzer target for FUZZ_SECONDS (default 10; longer runs: set it) from the seeds in fuzz/seeds, with
 #      FUZZ_SEED (default 1, so CI is reproducible).
 # Prints "N passed, N failed" at the end and exits non-zero on any failure.
 set -euo pipefail
@@ -21,9 +21,9 @@ ctest --test-dir build/debug --output-on-failure -j "$jobs" -LE cuda || failed=$
 bash scripts/build.sh fuzz
 for target in gguf safetensors hf_config tokenizer_json chat_template openai_request weights_file lora_gguf; do
   corpus=$(mktemp -d)
-  echo "fuzz_$target: ${FUZZ_SECONDS:-20} s"
+  echo "fuzz_$target: ${FUZZ_SECONDS:-10} s"
   # A fixed seed keeps CI reproducible; set FUZZ_SEED (0: random) for exploratory runs.
-  if build/fuzz/bin/fuzz_$target -seed="${FUZZ_SEED:-1}" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -print_final_stats=0 \
+  if build/fuzz/bin/fuzz_$target -seed="${FUZZ_SEED:-1}" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=4096 -print_final_stats=0 \
       "$corpus" "fuzz/seeds/$target" > "$corpus.log" 2>&1; then
     grep -E "^Done" "$corpus.log" || true
   else
