@@ -140,7 +140,7 @@ void Engine::step() {
     const StepPlan plan = active_.empty() ? StepPlan{} : sched_.schedule();
     if (!plan.chunks.empty()) {
         std::vector<SeqStep> steps;
-        std::vector<DraftSeq> mirrored;  // chunks without guesses, for a draft model's cache
+        std::vector<DraftSeq> mirrored;  // with a drafter: chunks without guesses, for a draft model's cache
         std::vector<SeqStep> mirrored_steps;
         for (const Chunk& c : plan.chunks) {
             const Sequence& s = sched_.seq(c.id);
@@ -149,7 +149,7 @@ void Engine::step() {
             const bool greedy = a.sampler.greedy() && a.p.top_logprobs < 0;
             steps.push_back({std::span(s.tokens).subspan(size_t(c.pos), size_t(c.count)), c.pos, s.blocks,
                              c.last ? 1 + s.n_draft : 0, greedy});
-            if (s.n_draft == 0) {
+            if (drafter_ && s.n_draft == 0) {
                 mirrored.push_back({c.id, s.tokens, s.blocks});
                 mirrored_steps.push_back(steps.back());
             }
@@ -157,7 +157,7 @@ void Engine::step() {
         try {
             const auto logits = ex_.forward_batch(steps);
             const auto argmax = ex_.argmax();
-            if (drafter_ && !mirrored.empty()) drafter_->mirror(mirrored, mirrored_steps);
+            if (!mirrored.empty()) drafter_->mirror(mirrored, mirrored_steps);
             sched_.advance(plan);
             const size_t V = size_t(ex_.n_vocab());
             size_t row = 0;
