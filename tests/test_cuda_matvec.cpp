@@ -1,8 +1,9 @@
 // Labelled `cuda`: the staged decode matvec (matvec.cu: Q4_0/Q8_0 weights times the input
-// quantised to 8 bits in blocks of 32, F16 weights times the float input) against a scalar
-// reference on random data: awkward row counts, every rows-per-warp variant, RMSNorm, bias, a
-// residual add, fused Q/K/V parts and SwiGLU; one input row and batches of up to eight.
-// Reports "skipped" without a GPU.
+// quantised to 8 bits in blocks of 32, F16 weights times the float input) and the tensor-core
+// matmul for batches (matmul_mma.cu: Q4_0/Q8_0 weights and the input rounded to F16) against a
+// scalar reference on random data: awkward row counts, every rows-per-warp variant, every token
+// tile and k split, RMSNorm, bias, a residual add, fused Q/K/V parts and SwiGLU; one input row
+// and batches of up to 64. Reports "skipped" without a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -53,7 +54,10 @@ struct Case {
     std::vector<Part> parts;
     bool norm, swiglu;
     int T = 1;  // input rows
+    bool mma = false;  // cuda::matmul_mma instead of cuda::matvec
 };
+
+float f16_round(float v) { return __half2float(__float2half(v)); }
 
 // The input as the kernel stages it: normalised, then (quantised weights) per block of 32 a scale
 // amax / 127 and values rounded to the nearest integer.
@@ -85,7 +89,10 @@ void check(const Case& c, unsigned seed) {
     const bool f16 = c.type == GgmlType::f16;
     std::vector<std::vector<float>> xq;  // [T][k]
     for (size_t t = 0; t < T; ++t)
-        xq.push_back(staged_input(std::vector<float>(x.begin() + std::ptrdiff_t(t) * k, x.begin() + std::ptrdiff_t(t + 1) * k), norm, eps, !f16));
+        xq.push_back(staged_input(std::vector<float>(x.begin() + std::ptrdiff_t(t) * k, x.begin() + std::ptrdiff_t(t + 1) * k), norm, eps, !f16 && !c.mma));
+    if (c.mma)  // the mma's operands are F16: the input rounded, and each weight (scale * q) too
+        for (auto& row : xq)
+            for (float& v : row) v = f16_round(v);
     const uint64_t row_bytes = ggml_row_bytes(c.type, k);
 
     std::vector<std::unique_ptr<DeviceBuffer>> keep;
@@ -111,6 +118,8 @@ void check(const Case& c, unsigned seed) {
             quantize_row(c.type, wf.data() + size_t(j) * size_t(k), blocks.data() + row_bytes * size_t(j), k);
             dequantize_row(c.type, blocks.data() + row_bytes * size_t(j), wq.data() + size_t(j) * size_t(k), k);
         }
+        if (c.mma)
+            for (float& v : wq) v = f16_round(v);
         const auto split = f16 ? cuda::SplitBlocks{blocks, {}} : cuda::split_blocks(c.type, blocks);
         const auto bias = part.bias ? randn(size_t(part.n_out), rng) : std::vector<float>{};
         start[p] = randn(T * size_t(part.n_out), rng);
@@ -136,12 +145,20 @@ void check(const Case& c, unsigned seed) {
         if (c.parts[p].accumulate)
             for (size_t j = 0; j < want[p].size(); ++j) want[p][j] += start[p][j];
 
-    cuda::matvec(m, c.T, nullptr);
+    if (c.mma) {
+        ASSERT_TRUE(cuda::mma_supported(m));
+        const DeviceBuffer scratch(size_t(cuda::mma_scratch_halves(c.T, k)) * sizeof(__half));
+        cuda::matmul_mma(m, c.T, scratch.as<__half>(), nullptr);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    } else {
+        cuda::matvec(m, c.T, nullptr);
+    }
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     for (size_t p = 0; p < want.size(); ++p) {
         std::vector<float> got(want[p].size());
         ASSERT_EQ(cudaMemcpy(got.data(), y[p], got.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-        EXPECT_LT(test::rel_l2(got, want[p]), 2e-4) << "part " << p;
+        // Only the order of the F32 sums differs from the reference for matmul_mma.
+        EXPECT_LT(test::rel_l2(got, want[p]), c.mma ? 2e-5 : 2e-4) << "part " << p;
     }
 }
 
@@ -169,6 +186,27 @@ TEST(CudaMatvec, StagedKernelMatchesTheReference) {
         {q8, 14336, {{33, false, false}}, false, false, 7},
     };
     unsigned seed = 1;
+    for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(CudaMatvec, TensorCoreMatmulMatchesTheReference) {
+    if (!cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA";
+    if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";
+    const GgmlType q4 = GgmlType::q4_0, q8 = GgmlType::q8_0;
+    // Token tiles of 8/16/32/64 (T = 5, 9..16, 17..32, 33..64), tiles of 128 and 256 rows, k
+    // splits of 1 to 8 CTAs, quads cut short by k (k = 96, 576, 2080), rows past the parts.
+    const std::vector<Case> cases = {
+        {q4, 2048, {{64, false, false}, {32, true, false}, {48, false, false}}, true, false, 9, true},  // Q/K/V, norm
+        {q8, 576, {{1008, false, true}}, false, false, 17, true},                                     // residual add
+        {q4, 14336, {{64, true, true}}, false, false, 33, true},                                      // split over 8
+        {q8, 4096, {{4096, false, false}}, true, false, 64, true},                                   // 256-row tiles
+        {q4, 96, {{32, false, false}, {16, true, false}}, true, false, 5, true},                      // one short quad
+        {q8, 1024, {{304, true, false}, {304, false, false}}, true, true, 12, true},                  // SwiGLU, biases
+        {q4, 2080, {{8192, false, false}, {8192, false, false}}, false, true, 40, true},              // SwiGLU, big
+        {q4, 4096, {{12304, false, false}}, false, false, 24, true},                                 // many tiles
+        {q8, 14336, {{48, false, false}}, true, false, 26, true},
+    };
+    unsigned seed = 100;
     for (const Case& c : cases) check(c, seed++);
 }
 

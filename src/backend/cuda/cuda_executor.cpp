@@ -129,6 +129,13 @@ private:
     // 8 sequences 1637 / 2113 / 2802 against 1034 / 2061 / 4087; 8B Q4_0 437 / 580 / 567 against
     // 267 / 532 / 1065), without copies from 9. FORGE_CUDA_MATVEC_ROWS=0..8 overrides.
     int matvec_rows_ = cuda::kMaxMatvecRows;
+    // Batches of up to this many rows (and more than matvec_rows_) with Q4_0/Q8_0 weights take
+    // cuda::matmul_mma, which reads the quantised weights, where it beats cuBLAS on their F16
+    // copies (cuda::mma_beats_f16_gemm) or there are no copies; larger ones (prefill) cuBLAS.
+    // FORGE_CUDA_MMA_ROWS=0..64 overrides the rows; FORGE_CUDA_MMA=1 takes it whenever it can.
+    int mma_rows_ = cuda::kMaxMmaRows;
+    bool mma_always_ = false;
+    __half* xs_ = nullptr;  // matmul_mma's staged input
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
     // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
     int n_rows_ = 0, n_table_ = 0;
@@ -189,6 +196,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     }
     normed_ = static_cast<float*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(float)));
     x16_ = static_cast<__half*>(mem_.alloc(size_t(max_t_ * widest) * sizeof(__half)));
+    xs_ = static_cast<__half*>(mem_.alloc(size_t(cuda::mma_scratch_halves(int(std::min<int64_t>(max_t_, cuda::kMaxMmaRows)), int(widest))) * sizeof(__half)));
     const size_t cache = size_t(c.n_layer) * size_t(kv_blocks_ * kKvBlockSize) * size_t(c.n_embd_kv());
     k_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
@@ -227,6 +235,8 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     if (f16_copies_bytes_ > 0) matvec_rows_ = 4;
     if (const char* env = std::getenv("FORGE_CUDA_MATVEC_ROWS"); env && *env)
         matvec_rows_ = std::clamp(std::atoi(env), 0, cuda::kMaxMatvecRows);
+    if (const char* env = std::getenv("FORGE_CUDA_MMA_ROWS"); env && *env) mma_rows_ = std::clamp(std::atoi(env), 0, cuda::kMaxMmaRows);
+    if (const char* env = std::getenv("FORGE_CUDA_MMA"); env && *env == '1') mma_always_ = true;
     if (w16_elems_) w16_ = static_cast<__half*>(mem_.alloc(w16_elems_ * sizeof(__half)));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
 }
@@ -391,30 +401,38 @@ void CudaExecutor::matmul(const MatmulCall& m) {
     if (norm) label += " (norm)";
     if (m.glu != Glu::none) label += geglu ? " geglu" : " swiglu";
     if (accumulate) label += " +residual";
+    // The kernels' description of parts [first, first + count).
+    auto describe = [=, this](size_t first, size_t count) {
+        cuda::Matvec mv{};
+        mv.n_parts = int(count);
+        for (size_t p = 0; p < count; ++p) {
+            const DeviceWeight& d = *w[first + p];
+            mv.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out), accumulate};
+        }
+        mv.k = k;
+        mv.x = buf(in);
+        mv.norm = norm;
+        mv.norm_offset = 0;  // already added to the uploaded weight
+        mv.eps = c.norm_eps;
+        mv.swiglu = glu_in_matvec && !geglu;
+        mv.geglu = glu_in_matvec && geglu;
+        return mv;
+    };
     push(label, [=, this](int T) {
         const int64_t n = int64_t(T) * w[0]->n_out;
         if (T <= matvec_rows_) {
             for (size_t first = 0; first < parts.size();) {
                 const size_t count = same_type ? parts.size() : 1;
-                cuda::Matvec mv{};
-                mv.n_parts = int(count);
-                for (size_t p = 0; p < count; ++p) {
-                    const DeviceWeight& d = *w[first + p];
-                    mv.part[p] = {d.type, d.data, d.row_bytes, d.scales, int(d.n_out), bias[first + p], buf(parts[first + p].out),
-                                  accumulate};
-                }
-                mv.k = k;
-                mv.x = buf(in);
-                mv.norm = norm;
-                mv.norm_offset = 0;  // already added to the uploaded weight
-                mv.eps = c.norm_eps;
-                mv.swiglu = glu_in_matvec && !geglu;
-                mv.geglu = glu_in_matvec && geglu;
-                cuda::matvec(mv, T, stream_);
+                cuda::matvec(describe(first, count), T, stream_);
                 first += count;
             }
             if (m.glu != Glu::none && !glu_in_matvec)
                 (geglu ? cuda::geglu : cuda::swiglu)(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
+            return;
+        }
+        if (const cuda::Matvec mv = describe(0, parts.size());
+            T <= mma_rows_ && same_type && cuda::mma_supported(mv) && (!w[0]->f16 || mma_always_ || cuda::mma_beats_f16_gemm(mv, T))) {
+            cuda::matmul_mma(mv, T, xs_, stream_);
             return;
         }
         const float* x = buf(in);

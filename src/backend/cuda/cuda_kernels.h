@@ -44,6 +44,22 @@ struct Matvec {
 };
 void matvec(const Matvec& m, int T, cudaStream_t s);
 
+// The same products for 1..kMaxMmaRows rows with Q4_0/Q8_0 weights on tensor cores (matmul_mma.cu:
+// the quantised weights dequantised in registers, the input rounded to F16, F32 sums), for
+// batches where the matvec's cost per row shows. Needs mma_supported(m): one of the two types
+// throughout, k % 32 == 0, parts of whole 16-row tiles. scratch: mma_scratch_halves(T, k) halves.
+constexpr int kMaxMmaRows = 64;
+bool mma_supported(const Matvec& m);
+// Whether matmul_mma is faster than cuBLAS on F16 copies of the same weights (H100,
+// bench/bench_matmul.cpp, 2026-11-23): its fixed cost (two launches, the cluster's sums) is
+// 10-12 us and it reads Q4_0 at 0.3-1.8 TB/s (falling with T: it is bound by latency and its
+// dequantising, not by bandwidth), so it wins on large matrices at few rows: Q4_0 from 32M
+// weights at T <= 16, 100M at T <= 32 and 250M (the output heads) at T <= 64; Q8_0 from twice
+// those. Without F16 copies it always wins (the GEMM path would dequantise every call).
+bool mma_beats_f16_gemm(const Matvec& m, int T);
+int64_t mma_scratch_halves(int T, int k);
+void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s);
+
 // W [n_out, k] of any native type (split layout, see cuda_common.cuh) -> F16 [n_out, k] (prefill
 // feeds these to cuBLAS).
 void dequantize_to_f16(GgmlType type, const uint8_t* w, uint64_t row_bytes, const uint16_t* scales, int n_out, int k,
