@@ -3,7 +3,7 @@
 // copies), for batches of T rows, in the shapes of Llama-3.2-1B and Llama-3-8B. Prints
 // microseconds per call, the weight bytes read per second and the tensor throughput.
 //   build/cuda/bin/bench_matmul [Q4_0|Q8_0] [T ...]
-// FORGE_CUDA_MMA_TILE / FORGE_CUDA_MMA_SPLIT pick matmul_mma's variant (see matmul_mma.cu).
+// TILE=128|256 and SPLIT=1..8 in the environment pick matmul_mma's variant (cuda::MmaVariant).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <fmt/core.h>
@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
         {"8B o", {4096}, 4096, false},               {"8B gate+up", {14336, 14336}, 4096, true},
         {"8B down", {4096}, 14336, false},           {"8B head", {128256}, 4096, false},
     };
+    forge::cuda::MmaVariant variant;
+    if (const char* e = std::getenv("TILE")) variant.tile = std::atoi(e);
+    if (const char* e = std::getenv("SPLIT")) variant.split = std::atoi(e);
     std::mt19937 rng(1);
     cudaStream_t s;
     ok(cudaStreamCreate(&s));
@@ -117,7 +120,7 @@ int main(int argc, char** argv) {
         float* y32 = nullptr;
         ok(cudaMalloc(&y32, size_t(max_t) * rows * 4));
         for (int T : Ts) {
-            const double us = time_us([&] { forge::cuda::matmul_mma(m, T, scratch, s); }, s);
+            const double us = time_us([&] { forge::cuda::matmul_mma(m, T, scratch, s, variant); }, s);
             const float one = 1, zero = 0;
             const double us_blas = time_us(
                 [&] {

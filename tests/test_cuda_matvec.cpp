@@ -145,20 +145,29 @@ void check(const Case& c, unsigned seed) {
         if (c.parts[p].accumulate)
             for (size_t j = 0; j < want[p].size(); ++j) want[p][j] += start[p][j];
 
-    if (c.mma) {
-        ASSERT_TRUE(cuda::mma_supported(m));
-        const DeviceBuffer scratch(size_t(cuda::mma_scratch_halves(c.T, k)) * sizeof(__half));
-        cuda::matmul_mma(m, c.T, scratch.as<__half>(), nullptr);
+    // matmul_mma: its automatic choice, then 256-row tiles, no k split and a split of 8 (where k
+    // has quads enough), each from the same starting outputs.
+    std::vector<cuda::MmaVariant> variants = {{0, 0}};
+    if (c.mma) variants.insert(variants.end(), {{256, 0}, {128, 1}, {128, 8}});
+    for (const cuda::MmaVariant& v : variants) {
+        SCOPED_TRACE("tile " + std::to_string(v.tile) + " split " + std::to_string(v.split));
+        for (size_t p = 0; p < want.size(); ++p)
+            ASSERT_EQ(cudaMemcpy(y[p], start[p].data(), start[p].size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+        if (c.mma) {
+            ASSERT_TRUE(cuda::mma_supported(m));
+            const DeviceBuffer scratch(size_t(cuda::mma_scratch_halves(c.T, k)) * sizeof(__half));
+            cuda::matmul_mma(m, c.T, scratch.as<__half>(), nullptr, v);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        } else {
+            cuda::matvec(m, c.T, nullptr);
+        }
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    } else {
-        cuda::matvec(m, c.T, nullptr);
-    }
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    for (size_t p = 0; p < want.size(); ++p) {
-        std::vector<float> got(want[p].size());
-        ASSERT_EQ(cudaMemcpy(got.data(), y[p], got.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-        // Only the order of the F32 sums differs from the reference for matmul_mma.
-        EXPECT_LT(test::rel_l2(got, want[p]), c.mma ? 2e-5 : 2e-4) << "part " << p;
+        for (size_t p = 0; p < want.size(); ++p) {
+            std::vector<float> got(want[p].size());
+            ASSERT_EQ(cudaMemcpy(got.data(), y[p], got.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+            // Only the order of the F32 sums differs from the reference for matmul_mma.
+            EXPECT_LT(test::rel_l2(got, want[p]), c.mma ? 2e-5 : 2e-4) << "part " << p;
+        }
     }
 }
 

@@ -58,7 +58,13 @@ bool mma_supported(const Matvec& m);
 // those. Without F16 copies it always wins (the GEMM path would dequantise every call).
 bool mma_beats_f16_gemm(const Matvec& m, int T);
 int64_t mma_scratch_halves(int T, int k);
-void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s);
+// A variant to measure or test: tile 128 or 256 rows, split 1..8 CTAs over k (a power of two,
+// at most the quads of k); 0: chosen by size (128 rows, splits for about two CTAs per SM).
+struct MmaVariant {
+    int tile = 0;
+    int split = 0;
+};
+void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s, MmaVariant v = {});
 
 // W [n_out, k] of any native type (split layout, see cuda_common.cuh) -> F16 [n_out, k] (prefill
 // feeds these to cuBLAS).

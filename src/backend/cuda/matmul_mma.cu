@@ -18,8 +18,6 @@
 
 #include <cooperative_groups.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "util/error.h"
@@ -382,7 +380,7 @@ bool mma_beats_f16_gemm(const Matvec& m, int T) {
 
 int64_t mma_scratch_halves(int T, int k) { return int64_t(T) * ((k + kQuad - 1) / kQuad * kQuad); }
 
-void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s) {
+void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s, MmaVariant v) {
     if (T < 1 || T > kMaxMmaRows) throw Error("matmul_mma: " + std::to_string(T) + " rows (1.." + std::to_string(kMaxMmaRows) + ")");
     if (!mma_supported(m)) throw Error("matmul_mma: not a Q4_0/Q8_0 product of whole 16-row tiles");
     const int kp = (m.k + kQuad - 1) / kQuad * kQuad, nq = kp / kQuad;
@@ -393,15 +391,12 @@ void matmul_mma(const Matvec& m, int T, __half* scratch, cudaStream_t s) {
     if (glu) rows = 2 * m.part[0].n_out;
     // Tiles of 128 rows (256 measured slower on the H100 at every T: fewer CTAs per SM to hide
     // latency) and a k split (a power of two up to 8, at least two quads per CTA) for about two
-    // CTAs per SM. FORGE_CUDA_MMA_TILE=256 and FORGE_CUDA_MMA_SPLIT=1..8 pick other variants
-    // (bench/bench_matmul.cpp measures them).
-    static const int tile_env = std::getenv("FORGE_CUDA_MMA_TILE") ? std::atoi(std::getenv("FORGE_CUDA_MMA_TILE")) : 0;
-    static const int split_env = std::getenv("FORGE_CUDA_MMA_SPLIT") ? std::atoi(std::getenv("FORGE_CUDA_MMA_SPLIT")) : 0;
-    const int mt = tile_env == 256 ? 2 : 1, bm = kWarpsMma * 16 * mt;
+    // CTAs per SM, unless the caller picks a variant.
+    const int mt = v.tile == 256 ? 2 : 1, bm = kWarpsMma * 16 * mt;
     const int tiles = glu ? (m.part[0].n_out + bm / 2 - 1) / (bm / 2) : (rows + bm - 1) / bm;
     int split = 1;
     while (split < kMaxCluster && tiles * split < 2 * sm_count() && nq / (2 * split) >= 2) split *= 2;
-    if (split_env >= 1 && split_env <= kMaxCluster && (split_env & (split_env - 1)) == 0 && split_env <= nq) split = split_env;
+    if (v.split >= 1 && v.split <= kMaxCluster && (v.split & (v.split - 1)) == 0 && v.split <= nq) split = v.split;
     const bool q4 = m.part[0].type == GgmlType::q4_0;
     if (q4 && mt == 2) launch_nt<GgmlType::q4_0, 2>(m, T, scratch, kp, tiles, split, s);
     else if (q4) launch_nt<GgmlType::q4_0, 1>(m, T, scratch, kp, tiles, split, s);
