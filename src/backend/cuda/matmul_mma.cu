@@ -5,14 +5,16 @@
 // y [T, n] = x [T, k] . W^T as mma.sync m16n8k16 (F16 in, F32 sums) with the weights as the
 // 16-row A operand and the tokens as the 8-column B operand. A thread dequantises whole blocks of
 // 32 weights in registers; which weight goes to which k slot of the mma is free as long as the
-// input uses the same order, so stage_input() writes x in that order (see kPairs) and every load
-// of either operand is one aligned 8- or 16-byte piece.
+// input uses the same order, so stage_input_kernel writes x in that order (see pair_value) and
+// every load of either operand is one aligned 8- or 16-byte piece.
 //
-// A CTA (8 warps) owns BM = 128 or 256 weight rows and a share of k (a quarter to an eighth of it
-// for small matrices): the CTAs of one k split form a thread-block cluster that adds up their
-// partial sums through distributed shared memory in a fixed order, so results never depend on
-// timing, and the add, bias, residual and SwiGLU/GeGLU happen there. Weights and the staged input
-// stream through a ring of shared memory with cp.async, one quad (128 values of k) per stage.
+// A CTA (8 warps) owns BM = 128 (or 256) weight rows and a share of k (down to an eighth, so
+// small matrices still fill the GPU): the CTAs of one k split form a thread-block cluster that
+// adds up their partial sums through distributed shared memory in a fixed order, so results
+// never depend on timing, and the bias, residual and SwiGLU/GeGLU happen there. Weights and the
+// staged input stream through a ring of shared memory with cp.async, one quad (128 values of k)
+// per stage.
+// Measured against cuBLAS in bench/RESULTS.md; cuda::mma_beats_f16_gemm says where it wins.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
