@@ -13,17 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "format/ggml_type.h"
+#include "util/error.h"
 
 namespace {
-
-void ok(cudaError_t e) {
-    if (e != cudaSuccess) {
-        fmt::print(stderr, "CUDA: {}\n", cudaGetErrorString(e));
-        std::exit(1);
-    }
-}
 
 struct Shape {
     const char* name;
@@ -38,8 +33,8 @@ void* device_random(size_t bytes, std::mt19937& rng, bool scales) {
     // Scales: small positive F16 (0x2000..0x23ff is about 0.008..0.016); quants: any bits.
     for (auto& x : v) x = scales ? uint16_t(0x2000 | (d(rng) & 0x3ff)) : uint16_t(d(rng));
     void* p = nullptr;
-    ok(cudaMalloc(&p, v.size() * 2));
-    ok(cudaMemcpy(p, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
+    FORGE_CUDA(cudaMalloc(&p, v.size() * 2));
+    FORGE_CUDA(cudaMemcpy(p, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
     return p;
 }
 
@@ -47,23 +42,21 @@ template <class F>
 double time_us(F&& f, cudaStream_t s) {
     for (int i = 0; i < 3; ++i) f();
     cudaEvent_t a, b;
-    ok(cudaEventCreate(&a));
-    ok(cudaEventCreate(&b));
+    FORGE_CUDA(cudaEventCreate(&a));
+    FORGE_CUDA(cudaEventCreate(&b));
     const int reps = 20;
-    ok(cudaEventRecord(a, s));
+    FORGE_CUDA(cudaEventRecord(a, s));
     for (int i = 0; i < reps; ++i) f();
-    ok(cudaEventRecord(b, s));
-    ok(cudaEventSynchronize(b));
+    FORGE_CUDA(cudaEventRecord(b, s));
+    FORGE_CUDA(cudaEventSynchronize(b));
     float ms = 0;
-    ok(cudaEventElapsedTime(&ms, a, b));
+    FORGE_CUDA(cudaEventElapsedTime(&ms, a, b));
     cudaEventDestroy(a);
     cudaEventDestroy(b);
     return 1e3 * ms / reps;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+void run(int argc, char** argv) {
     using forge::GgmlType;
     const GgmlType type = argc > 1 && std::string(argv[1]) == "Q8_0" ? GgmlType::q8_0 : GgmlType::q4_0;
     std::vector<int> Ts;
@@ -81,7 +74,7 @@ int main(int argc, char** argv) {
     if (const char* e = std::getenv("SPLIT")) variant.split = std::atoi(e);
     std::mt19937 rng(1);
     cudaStream_t s;
-    ok(cudaStreamCreate(&s));
+    FORGE_CUDA(cudaStreamCreate(&s));
     cublasHandle_t blas;
     cublasCreate(&blas);
     cublasSetStream(blas, s);
@@ -106,19 +99,19 @@ int main(int argc, char** argv) {
             auto* q = static_cast<uint8_t*>(device_random(row_bytes * n, rng, false));
             auto* d = static_cast<uint16_t*>(device_random(size_t(n) * (k / 32) * 2, rng, true));
             float* y = nullptr;
-            ok(cudaMalloc(&y, size_t(max_t) * n * 4));
+            FORGE_CUDA(cudaMalloc(&y, size_t(max_t) * n * 4));
             m.part[p] = {type, q, row_bytes, d, n, nullptr, y, false};
             keep.insert(keep.end(), {q, d, y});
             rows += n;
             wbytes += int64_t(row_bytes + (k / 32) * 2) * n;
         }
         __half* scratch = nullptr;
-        ok(cudaMalloc(&scratch, size_t(forge::cuda::mma_scratch_halves(max_t, k)) * 2));
+        FORGE_CUDA(cudaMalloc(&scratch, size_t(forge::cuda::mma_scratch_halves(max_t, k)) * 2));
         // cuBLAS: the same rows as one F16 matrix (what the GEMM path reads), F16 input, F32 out.
         auto* w16 = static_cast<__half*>(device_random(size_t(rows) * k * 2, rng, true));
         auto* x16 = static_cast<__half*>(device_random(size_t(max_t) * k * 2, rng, true));
         float* y32 = nullptr;
-        ok(cudaMalloc(&y32, size_t(max_t) * rows * 4));
+        FORGE_CUDA(cudaMalloc(&y32, size_t(max_t) * rows * 4));
         for (int T : Ts) {
             const double us = time_us([&] { forge::cuda::matmul_mma(m, T, scratch, s, variant); }, s);
             const float one = 1, zero = 0;
@@ -128,7 +121,7 @@ int main(int argc, char** argv) {
                                  CUDA_R_32F, int(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
                 },
                 s);
-            ok(cudaGetLastError());
+            FORGE_CUDA(cudaGetLastError());
             fmt::print("| {} | {} | {:.1f} | {:.0f} | {:.1f} | {:.1f} | {:.0f} |\n", sh.name, T, us, double(wbytes) / us * 1e-3,
                        2.0 * double(rows) * k * T / us * 1e-6, us_blas, double(rows) * k * 2 / us_blas * 1e-3);
         }
@@ -136,5 +129,16 @@ int main(int argc, char** argv) {
         cudaFree(x), cudaFree(scratch), cudaFree(w16), cudaFree(x16), cudaFree(y32);
     }
     cublasDestroy(blas);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        run(argc, argv);
+    } catch (const forge::Error& e) {
+        fmt::print(stderr, "bench_matmul: {}\n", e.what());
+        return 1;
+    }
     return 0;
 }

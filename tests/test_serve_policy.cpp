@@ -20,6 +20,16 @@ std::vector<int32_t> iota_tokens(int n, int32_t first = 0) {
     return t;
 }
 
+// Sequences 1 (prompt 0..n1-1) and 2 (prompt 20..20+n2-1) prefilled in one step, each then
+// given its next token (n1, 20 + n2): both decoding.
+void start_two_decoding(Scheduler& s, int n1, int n2) {
+    s.add(1, iota_tokens(n1));
+    s.add(2, iota_tokens(n2, 20));
+    s.advance(s.schedule());
+    s.append(1, n1);
+    s.append(2, 20 + n2);
+}
+
 TEST(BlockPool, AllocatesReleasesAndCountsUsers) {
     BlockPool pool(3, 16);
     const auto a = pool.allocate(), b = pool.allocate(), c = pool.allocate();
@@ -214,18 +224,13 @@ TEST(Scheduler, GuessesAreCheckedInOneChunkAndRolledBack) {
 TEST(Scheduler, GuessesGiveWayToTheBudgetAndToOtherSequences) {
     BlockPool pool(3, 4);
     Scheduler s({6, 8}, pool);
-    s.add(1, iota_tokens(3));
-    s.add(2, iota_tokens(3, 20));
-    auto plan = s.schedule();
-    s.advance(plan);
-    s.append(1, 3);
-    s.append(2, 23);
+    start_two_decoding(s, 3, 3);
     EXPECT_EQ(pool.n_used(), 2);
     // Sequence 1 asks for 5 guesses (positions 4..8): one free block covers up to position 7.
     EXPECT_EQ(s.reserve(1, 4 + 5), 8);
     EXPECT_EQ(pool.n_free(), 0);
     s.set_draft(1, std::vector<int32_t>{4, 5, 6, 7, 8});
-    plan = s.schedule();
+    auto plan = s.schedule();
     // Budget 6: sequence 1's chunk is cut to 1 + 4 guesses... and sequence 2's decode gets 1.
     ASSERT_EQ(plan.chunks.size(), 2u);
     EXPECT_EQ(plan.chunks[0].count, 5);
@@ -240,16 +245,11 @@ TEST(Scheduler, GuessesGiveWayToTheBudgetAndToOtherSequences) {
 TEST(Scheduler, GuessesNeverCostBlocksAndGoWithPreemption) {
     BlockPool pool(3, 4);
     Scheduler s({64, 8}, pool);
-    s.add(1, iota_tokens(3));
-    s.add(2, iota_tokens(7, 20));
-    auto plan = s.schedule();
-    s.advance(plan);
-    s.append(1, 3);   // positions 0..3: one block
-    s.append(2, 27);  // positions 0..7: two blocks
+    start_two_decoding(s, 3, 7);  // positions 0..3: one block; 0..7: two blocks
     EXPECT_EQ(pool.n_free(), 0);
     // Guesses made without reserving blocks (prompt lookup): none free, so they are dropped.
     s.set_draft(1, std::vector<int32_t>{4, 5, 6});
-    plan = s.schedule();
+    auto plan = s.schedule();
     EXPECT_TRUE(plan.preempted.empty());
     ASSERT_EQ(plan.chunks.size(), 2u);
     EXPECT_EQ(plan.chunks[0].count, 1);

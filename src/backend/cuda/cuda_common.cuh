@@ -22,25 +22,53 @@ __device__ inline void pdl_begin() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
-// With `smem` bytes of dynamic shared memory.
+// With `smem` bytes of dynamic shared memory and, when cluster is not (0, 0, 0), in thread-block
+// clusters of that shape (sm_90).
 template <class... KArgs, class... Args>
-void launch_smem(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+void launch_ex(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, dim3 cluster, cudaStream_t s, Args... args) {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute attr[1];
+    cudaLaunchAttribute attr[2];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
+    attr[1].id = cudaLaunchAttributeClusterDimension;
+    attr[1].val.clusterDim.x = cluster.x;
+    attr[1].val.clusterDim.y = cluster.y;
+    attr[1].val.clusterDim.z = cluster.z;
     cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = cluster.x * cluster.y * cluster.z > 0 ? 2 : 1;
     check(cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...), "cudaLaunchKernelEx");
+}
+
+template <class... KArgs, class... Args>
+void launch_smem(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+    launch_ex(kernel, grid, block, smem, dim3(0, 0, 0), s, args...);
 }
 
 template <class... KArgs, class... Args>
 void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
     launch_smem(kernel, grid, block, 0, s, args...);
+}
+
+// The SMs of the current device (132 if it cannot be asked), looked up once.
+inline int sm_count() {
+    static const int n = [] {
+        int dev = 0, c = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev);
+        return c > 0 ? c : 132;
+    }();
+    return n;
+}
+
+// The gate's activation of a gated FFN: GELU (tanh approximation) for GeGLU, else SiLU (SwiGLU).
+__device__ inline float glu_activation(bool gelu, float x) {
+    if (!gelu) return x / (1.0f + __expf(-x));
+    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
 __device__ inline float warp_sum(float v) {

@@ -431,7 +431,7 @@ void CudaExecutor::matmul(const MatmulCall& m) {
             return;
         }
         if (const cuda::Matvec mv = describe(0, parts.size());
-            T <= mma_rows_ && same_type && cuda::mma_supported(mv) && (!w[0]->f16 || mma_always_ || cuda::mma_beats_f16_gemm(mv, T))) {
+            T <= mma_rows_ && cuda::mma_supported(mv) && (!w[0]->f16 || mma_always_ || cuda::mma_beats_f16_gemm(mv, T))) {
             cuda::matmul_mma(mv, T, xs_, stream_);
             return;
         }

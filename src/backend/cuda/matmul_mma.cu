@@ -141,12 +141,6 @@ __host__ __device__ constexpr int sums_bytes() { return 8 * NT * (kWarpsMma * 16
 template <GgmlType Ty, int MT, int NT>
 __host__ __device__ constexpr int smem_bytes() { return ring_bytes<Ty, MT, NT>() > sums_bytes<MT, NT>() ? ring_bytes<Ty, MT, NT>() : sums_bytes<MT, NT>(); }
 
-__device__ inline float activate(bool gelu, float x) {
-    if (!gelu) return x / (1.0f + __expf(-x));
-    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
-}
-
 // Where the CTA's weight row `row` (0..BM) comes from: part p, row j; false past the parts.
 // With a GLU the first half of the rows are gate rows, the second half the up rows with the
 // same j.
@@ -314,7 +308,7 @@ __global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __h
         if (!cta_row<BM>(m, row, p, j)) continue;
         const MatvecPart a = part_of(m, p);
         if (a.bias) v += a.bias[j];
-        if (glu) v = activate(m.geglu, v) * (u + (m.part[1].bias ? m.part[1].bias[j] : 0.0f));
+        if (glu) v = glu_activation(m.geglu, v) * (u + (m.part[1].bias ? m.part[1].bias[j] : 0.0f));
         float* y = a.y + int64_t(tok) * a.n_out + j;
         *y = a.accumulate ? *y + v : v;
     }
@@ -326,21 +320,8 @@ void launch_mma(const Matvec& m, int T, const __half* xs, int kp, int tiles, int
     auto kernel = mma_kernel<Ty, MT, NT>;
     constexpr int smem = smem_bytes<Ty, MT, NT>();
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "cudaFuncSetAttribute");
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(unsigned(tiles), unsigned(split));
-    cfg.blockDim = dim3(kWarpsMma * 32);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute attr[2];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    attr[1].id = cudaLaunchAttributeClusterDimension;
-    attr[1].val.clusterDim.x = 1;
-    attr[1].val.clusterDim.y = unsigned(split);
-    attr[1].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 2;
-    check(cudaLaunchKernelEx(&cfg, kernel, m, xs, T, kp), "cudaLaunchKernelEx (mma)");
+    // Always in clusters (of one CTA when k is not split): the kernel's cluster barriers need them.
+    launch_ex(kernel, dim3(unsigned(tiles), unsigned(split)), dim3(kWarpsMma * 32), smem, dim3(1, unsigned(split), 1), s, m, xs, T, kp);
 }
 
 template <GgmlType Ty, int MT>
@@ -349,16 +330,6 @@ void launch_nt(const Matvec& m, int T, const __half* xs, int kp, int tiles, int 
     else if (T <= 16) launch_mma<Ty, MT, 2>(m, T, xs, kp, tiles, split, s);
     else if (T <= 32) launch_mma<Ty, MT, 4>(m, T, xs, kp, tiles, split, s);
     else launch_mma<Ty, MT, 8>(m, T, xs, kp, tiles, split, s);
-}
-
-int sm_count() {
-    static const int n = [] {
-        int dev = 0, c = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev);
-        return c > 0 ? c : 132;
-    }();
-    return n;
 }
 
 }  // namespace

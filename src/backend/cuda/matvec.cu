@@ -18,12 +18,6 @@ constexpr int kWarps = 4;
 
 enum class Glu { none, silu, gelu };
 
-__device__ inline float activate(Glu g, float x) {
-    if (g == Glu::silu) return x / (1.0f + __expf(-x));
-    const float c = 0.7978845608028654f;  // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
-}
-
 // Row j of the kernel's rows as (part p, row j of it); false past the last. With a GLU every row
 // is in part 0 (and its partner row in part 1).
 template <Glu G>
@@ -127,7 +121,7 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
         if (G != Glu::none) {
             float u = warp_sum(acc2[t]);
             if (m.part[1].bias) u += m.part[1].bias[j];
-            v = activate(G, v) * u;
+            v = glu_activation(G == Glu::gelu, v) * u;
         }
         if (lane == 0) {
             float& y = a.y[t * a.n_out + j];
@@ -373,7 +367,7 @@ __global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows)
             const int p = part[r], j = row[r];
             const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
             if (a.bias) v += a.bias[j];
-            if constexpr (G != Glu::none) v = activate(G, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
+            if constexpr (G != Glu::none) v = glu_activation(G == Glu::gelu, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
             float& y = a.y[int64_t(t) * a.n_out + j];
             y = a.accumulate ? y + v : v;
         }
@@ -405,12 +399,7 @@ void launch_staged(K kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
 // warp (their several input rows give each weight piece work enough) and room for 2, 4 or 8.
 template <class B, Glu G>
 void launch_one(const Matvec& m, int T, int rows, cudaStream_t s) {
-    static const int n_sm = [] {
-        int dev = 0, n = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-        return n > 0 ? n : 132;
-    }();
+    const int n_sm = sm_count();
     constexpr int P = G == Glu::none ? 1 : 2;
     const int per_row = (m.k / B::kValues + 31) / 32 * P;  // pieces each lane reads per row
     int rw = 1;

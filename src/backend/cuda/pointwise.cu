@@ -109,10 +109,7 @@ __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n
 __global__ void glu_kernel(const float* g, const float* u, float* out, int64_t n, bool gelu) {
     pdl_begin();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-        const float x = g[i];
-        const float a = gelu ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)))
-                             : x / (1.0f + __expf(-x));
-        out[i] = a * u[i];
+        out[i] = glu_activation(gelu, g[i]) * u[i];
     }
 }
 
