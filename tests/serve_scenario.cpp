@@ -70,7 +70,7 @@ Served serve_all(Executor& ex, const Tokenizer& tok, serve::StepDrafter* drafter
     return r;
 }
 
-void expect_same(const Served& got, const Served& want, const std::string& what) {
+void expect_same(const Served& got, const Served& want, const std::string& what, double logprob_tol) {
     ASSERT_EQ(got.outputs.size(), want.outputs.size());
     for (size_t i = 0; i < want.outputs.size(); ++i) {
         const ServedOutput &g = got.outputs[i], &w = want.outputs[i];
@@ -80,7 +80,7 @@ void expect_same(const Served& got, const Served& want, const std::string& what)
         ASSERT_EQ(g.logprobs.size(), w.logprobs.size()) << what << ", request " << i;
         for (size_t t = 0; t < w.logprobs.size(); ++t) {
             EXPECT_EQ(g.logprobs[t].token, w.logprobs[t].token);
-            EXPECT_NEAR(g.logprobs[t].logprob, w.logprobs[t].logprob, 1e-4) << what << ", request " << i << " token " << t;
+            EXPECT_NEAR(g.logprobs[t].logprob, w.logprobs[t].logprob, logprob_tol) << what << ", request " << i << " token " << t;
             ASSERT_EQ(g.logprobs[t].top.size(), w.logprobs[t].top.size());
         }
     }

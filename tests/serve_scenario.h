@@ -29,7 +29,7 @@ std::vector<serve::GenerationParams> serve_requests(const Tokenizer& tok, int64_
 // Submits them all at once to an engine over ex (batches of 64 tokens) and collects the results.
 Served serve_all(Executor& ex, const Tokenizer& tok, serve::StepDrafter* drafter, int64_t draft_n = 4, bool sampler_rows = true);
 
-// Fails the calling test where got's outputs differ from want's (logprobs within 1e-4).
-void expect_same(const Served& got, const Served& want, const std::string& what);
+// Fails the calling test where got's outputs differ from want's (logprobs by more than logprob_tol).
+void expect_same(const Served& got, const Served& want, const std::string& what, double logprob_tol = 1e-4);
 
 }  // namespace forge::test

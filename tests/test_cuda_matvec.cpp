@@ -1,9 +1,10 @@
 // Labelled `cuda`: the staged decode matvec (matvec.cu: Q4_0/Q8_0 weights times the input
 // quantised to 8 bits in blocks of 32, F16 weights times the float input) and the tensor-core
 // matmul for batches (matmul_mma.cu: Q4_0/Q8_0 weights and the input rounded to F16) against a
-// scalar reference on random data: awkward row counts, every rows-per-warp variant, every token
-// tile and k split, RMSNorm, bias, a residual add, fused Q/K/V parts and SwiGLU; one input row
-// and batches of up to 64. Reports "skipped" without a GPU.
+// scalar reference on random data: awkward row counts, every rows-per-warp variant, blocks that
+// loop over several groups of rows, every token tile and k split, RMSNorm, bias, a residual add,
+// fused Q/K/V parts and SwiGLU; one input row and batches of up to 64. Reports "skipped" without
+// a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -193,6 +194,11 @@ TEST(CudaMatvec, StagedKernelMatchesTheReference) {
         {q4, 8192, {{50, true, true}}, false, false, 8},
         {f16, 1032, {{65, false, true}}, true, false, 5},
         {q8, 14336, {{33, false, false}}, false, false, 7},
+        // More groups of rows than blocks that fit on the GPU at once (8 per SM at most): each
+        // block stages its input once and takes every gridDim-th group.
+        {q4, 512, {{70000, true, true}}, true, false},                          // 4 rows per warp
+        {q8, 256, {{40000, false, false}, {40000, false, false}}, false, true, 1},  // SwiGLU
+        {q8, 256, {{12000, false, false}}, true, false, 4},                      // a batch of 4
     };
     unsigned seed = 1;
     for (const Case& c : cases) check(c, seed++);

@@ -27,11 +27,17 @@ TEST(CudaServe, Stories260KDraftedOutputIsTheModels) {
     auto draft_ex = make();
     serve::ModelStepDrafter self(*draft_ex, *ex);
     const auto with_self = test::serve_all(*ex, tok, &self);
-    test::expect_same(with_self, plain, "CUDA, the model drafting for itself");
+    // The same tokens; logprobs within 5e-3, not the CPU's 1e-4: a row's sums depend in their
+    // last bits on the batch it is computed in (the matvec up to 8 rows, cuBLAS above, whose
+    // kernels vary with the shape), so a token's K/V row, cached as F16, can round the other way.
+    // On this 260K-parameter model that moved a logprob by up to 8e-5 with the first attention
+    // kernel and 1e-3 with the current one (H100), the tokens the same throughout.
+    constexpr double kLogprobTol = 5e-3;
+    test::expect_same(with_self, plain, "CUDA, the model drafting for itself", kLogprobTol);
     EXPECT_GT(with_self.metrics.draft_tokens, 100u);
     EXPECT_LT(with_self.metrics.steps, plain.metrics.steps);
     serve::LookupStepDrafter lookup;
-    test::expect_same(test::serve_all(*ex, tok, &lookup), plain, "CUDA, prompt lookup");
+    test::expect_same(test::serve_all(*ex, tok, &lookup), plain, "CUDA, prompt lookup", kLogprobTol);
 }
 
 }  // namespace

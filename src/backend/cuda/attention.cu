@@ -1,12 +1,16 @@
-// Attention over the F16 KV cache, one block per (query head, token). The visible positions are
-// taken in tiles of kTile: the block scores the tile's positions (q in shared memory), finds the
-// tile's maximum and updates a running softmax, then sums p * v over the tile. Where the head
-// size is 8 times a power of two, both passes give each position a group of head_dim / 8 lanes,
-// each lane one 16-byte piece of the K or V row, so a warp reads whole rows at once and each
-// group has kBatch rows in flight (a thread per position, walking its row 4 bytes at a time, was
-// latency-bound: 13 us per layer for 80 positions); other head sizes take a scalar path. Causal,
-// GQA, sliding window, soft-capping; any context length; the cache is paged (each row's
-// positions found through its block table).
+// Attention over the F16 KV cache, one block per (query head, token); causal, GQA, sliding
+// window, soft-capping, any context length; the cache is paged (each row's positions found
+// through its block table). In decode steps the kernel also applies RoPE to q and the new k and
+// writes the new k/v row to the cache (Attention::fused_rope).
+// Head sizes that are multiples of 8, up to 256, take attention_groups: the block's threads form
+// groups of L lanes (head_dim / 8 rounded up to a power of two, so a group never straddles two
+// warps), each lane holding one 16-byte piece of a K or V row, and each group walks every
+// (threads / L)-th position with its own running softmax, the K and V rows of kBatch positions
+// loaded together before any is used; the groups are merged once at the end.
+// Each position costs one round trip to memory and no block-wide barrier (the first version,
+// which scored a tile of positions, took the block's maximum and sum and then read V, spent
+// 8.8 us per layer of 1B decode on its barriers and two round trips). Other head sizes take
+// attention_scalar: a thread per position, tiles of kTile positions.
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -49,17 +53,13 @@ __device__ float block_sum(float v, float* scratch) {
     return s;
 }
 
-__global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
-    pdl_begin();
-    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
-    const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
-    const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
-    const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    __shared__ float q[256], score[kTile], scratch[kThreads / 32], part[8 * kThreads];
-    const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
+// Query row t of head h into q[0, hd), rotated when the kernel applies RoPE (fused_rope); then
+// also the new k row (rotated) and v row of this token, as the cache holds them (F16 values),
+// into knew and vnew, and the first query head of each KV group writes them to the cache.
+__device__ void load_query(const Attention& a, int h, int t, int pos, const int* tab, float* q, float* knew, float* vnew) {
+    const int tid = threadIdx.x, hd = a.head_dim, kvh = h / (a.n_head / a.n_head_kv), kv_cols = a.n_head_kv * hd;
     const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
     for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
-    __shared__ float knew[256], vnew[256];
     if (a.fused_rope) {
         const RopeKv& r = a.rope;
         for (int e = tid; e < hd; e += kThreads) {
@@ -70,11 +70,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         const int half = r.rope_dim / 2;
         for (int f = tid; f < half; f += kThreads) {
             const float2 cs = r.cos_sin[int64_t(pos) * half + f];
-            const float c = cs.x * r.mscale, sv = cs.y * r.mscale;
             const int i0 = r.neox ? f : 2 * f, i1 = r.neox ? f + half : 2 * f + 1;
-            const float q0 = q[i0], q1 = q[i1], k0 = knew[i0], k1 = knew[i1];
-            q[i0] = q0 * c - q1 * sv, q[i1] = q0 * sv + q1 * c;
-            knew[i0] = k0 * c - k1 * sv, knew[i1] = k0 * sv + k1 * c;
+            rope_rotate(q[i0], q[i1], cs, r.mscale);
+            rope_rotate(knew[i0], knew[i1], cs, r.mscale);
         }
         __syncthreads();
         for (int e = tid; e < hd; e += kThreads) {
@@ -88,92 +86,131 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         }
     }
     __syncthreads();
+}
+
+__device__ inline float soft_capped(const Attention& a, float dot) {
+    const float s = dot * a.scale;
+    return a.softcap > 0 ? tanhf(s / a.softcap) * a.softcap : s;
+}
+
+// L: lanes per position, a power of two >= head_dim / 8 (lanes c >= head_dim / 8 idle).
+template <int L>
+__global__ void __launch_bounds__(kThreads) attention_groups(Attention a) {
+    pdl_begin();
+    constexpr int P = kThreads / L;  // groups
+    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x, c = tid % L, grp = tid / L;
+    const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
+    const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
+    const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+    const bool lane_on = 8 * c < hd;
+    __shared__ float q[8 * L], knew[8 * L], vnew[8 * L], group_max[P], group_sum[P];
+    __shared__ float4 part[P][2 * L];  // each group's p * v sums: lane c's eight values at [2c], [2c + 1]
+    load_query(a, h, t, pos, tab, q, knew, vnew);
+    float qc[8] = {};
+    if (lane_on)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) qc[e] = q[8 * c + e];
+    const __half* kc = a.k_cache + kvh * hd;
+    const __half* vc = a.v_cache + kvh * hd;
+    // The newest position's rows come from shared memory when this kernel wrote them (the cache
+    // write may not be visible yet).
+    auto newest = [&](int i) { return a.fused_rope && i == pos; };
+    auto piece = [&](const __half* cache, int i) {
+        return reinterpret_cast<const uint4*>(cache + KvPages::slot(tab, i) * kv_cols)[c];
+    };
+    float m = -INFINITY, l = 0, acc[8] = {};
+    // The same trip count for every thread: the shuffles need whole warps.
+    for (int base = first; base <= pos; base += P * kBatch) {
+        uint4 kr[kBatch], vr[kBatch];
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b)
+            if (const int i = base + b * P + grp; lane_on && i <= pos && !newest(i)) kr[b] = piece(kc, i), vr[b] = piece(vc, i);
+        float s[kBatch], batch_max = -INFINITY;
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+            const int i = base + b * P + grp;
+            float kv[8] = {}, dot = 0;
+            if (lane_on && i <= pos && newest(i))
+#pragma unroll
+                for (int e = 0; e < 8; ++e) kv[e] = knew[8 * c + e];
+            else if (lane_on && i <= pos) unpack8(kr[b], kv);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) dot += qc[e] * kv[e];
+#pragma unroll
+            for (int o = L / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            s[b] = i <= pos ? soft_capped(a, dot) : -INFINITY;
+            batch_max = fmaxf(batch_max, s[b]);
+        }
+        if (batch_max == -INFINITY) continue;  // the group is past the last position
+        const float m_new = fmaxf(m, batch_max), corr = __expf(m - m_new);
+        l *= corr;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[e] *= corr;
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+            const int i = base + b * P + grp;
+            if (i > pos) continue;
+            const float p = __expf(s[b] - m_new);
+            float vv[8] = {};
+            if (lane_on && newest(i))
+#pragma unroll
+                for (int e = 0; e < 8; ++e) vv[e] = vnew[8 * c + e];
+            else if (lane_on) unpack8(vr[b], vv);
+            l += p;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[e] += p * vv[e];
+        }
+        m = m_new;
+    }
+    if (c == 0) group_max[grp] = m, group_sum[grp] = l;
+    part[grp][2 * c] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    part[grp][2 * c + 1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    __syncthreads();
+    if (tid >= hd) return;
+    float mx = -INFINITY;
+    for (int g = 0; g < P; ++g) mx = fmaxf(mx, group_max[g]);
+    float sum = 0, out = 0;
+    for (int g = 0; g < P; ++g) {
+        const float w = __expf(group_max[g] - mx);  // 0 for a group that saw no position
+        sum += w * group_sum[g];
+        out += w * reinterpret_cast<const float*>(part[g])[tid];
+    }
+    a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = out / sum;
+}
+
+__global__ void __launch_bounds__(kThreads) attention_scalar(Attention a) {
+    pdl_begin();
+    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
+    const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
+    const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
+    const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+    __shared__ float q[256], knew[256], vnew[256], score[kTile], scratch[kThreads / 32], part[kThreads];
+    const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
+    load_query(a, h, t, pos, tab, q, knew, vnew);
     const __half* kc = a.k_cache + kvh * hd;
     const __half* vc = a.v_cache + kvh * hd;
     float m = -INFINITY, l = 0, acc = 0;  // acc: value `tid` of the head (tid < hd)
     for (int tile = first; tile <= pos; tile += kTile) {
         const int n = min(kTile, pos + 1 - tile);
-        // Position i's row piece c (16 bytes) in the cache, or its piece of the new row (q's own
-        // position, when this kernel applied RoPE: in shared memory, the cache write may not be
-        // visible yet).
-        const int L = max(hd / 8, 1), c = tid % L, grp = tid / L, P = kThreads / L;
-        const bool vec = hd % 8 == 0 && (L & (L - 1)) == 0;  // groups of 1..32 lanes within a warp
         auto newest = [&](int i) { return a.fused_rope && tile + i == pos; };
-        auto piece = [&](const __half* cache, int i) {
-            return reinterpret_cast<const uint4*>(cache + KvPages::slot(tab, tile + i) * kv_cols)[c];
-        };
         float tile_max = -INFINITY;
-        if (vec) {
-            for (int i0 = 0; i0 < n; i0 += P * kBatch) {  // the same trip count for every lane (shuffles)
-                uint4 raw[kBatch];
-#pragma unroll
-                for (int b = 0; b < kBatch; ++b)
-                    if (const int i = i0 + b * P + grp; i < n && !newest(i)) raw[b] = piece(kc, i);
-#pragma unroll
-                for (int b = 0; b < kBatch; ++b) {
-                    const int i = i0 + b * P + grp;
-                    float kv[8] = {}, dot = 0;
-                    if (i < n && newest(i))
-                        for (int e = 0; e < 8; ++e) kv[e] = knew[8 * c + e];
-                    else if (i < n) unpack8(raw[b], kv);
-                    for (int e = 0; e < 8; ++e) dot += q[8 * c + e] * kv[e];
-                    for (int o = L / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-                    if (i >= n) continue;
-                    float s = dot * a.scale;
-                    if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
-                    if (c == 0) score[i] = s;
-                    tile_max = fmaxf(tile_max, s);
-                }
-            }
-        } else {
-            for (int i = tid; i < n; i += kThreads) {
-                const int64_t row = KvPages::slot(tab, tile + i) * kv_cols;
-                const __half2* k2 = reinterpret_cast<const __half2*>(kc + row);
-                float dot = 0;
-                if (newest(i)) {
-                    for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
-                } else if (hd % 2 == 0) {
-#pragma unroll 8
-                    for (int e = 0; e < hd / 2; ++e) {
-                        const float2 kk = __half22float2(k2[e]);
-                        dot += q[2 * e] * kk.x + q[2 * e + 1] * kk.y;
-                    }
-                } else {
-                    for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[row + e]);
-                }
-                float s = dot * a.scale;
-                if (a.softcap > 0) s = tanhf(s / a.softcap) * a.softcap;
-                score[i] = s;
-                tile_max = fmaxf(tile_max, s);
-            }
+        for (int i = tid; i < n; i += kThreads) {
+            const int64_t row = KvPages::slot(tab, tile + i) * kv_cols;
+            float dot = 0;
+            if (newest(i))
+                for (int e = 0; e < hd; ++e) dot += q[e] * knew[e];
+            else
+                for (int e = 0; e < hd; ++e) dot += q[e] * __half2float(kc[row + e]);
+            score[i] = soft_capped(a, dot);
+            tile_max = fmaxf(tile_max, score[i]);
         }
         const float m_new = fmaxf(m, block_max(tile_max, scratch));
         float tile_sum = 0;
         for (int i = tid; i < n; i += kThreads) tile_sum += score[i] = __expf(score[i] - m_new);
         const float corr = __expf(m - m_new);
         l = l * corr + block_sum(tile_sum, scratch);  // block_sum syncs: score[] is complete
-        // p * v: each group sums its positions' p * v into its piece of the head (vec), or each
-        // of kThreads / hd groups of hd threads one value over every G-th position; then merged.
-        if (vec) {
-            float sum[8] = {};
-            for (int i0 = 0; i0 < n; i0 += P * kBatch) {
-                uint4 raw[kBatch];
-#pragma unroll
-                for (int b = 0; b < kBatch; ++b)
-                    if (const int i = i0 + b * P + grp; i < n && !newest(i)) raw[b] = piece(vc, i);
-#pragma unroll
-                for (int b = 0; b < kBatch; ++b) {
-                    const int i = i0 + b * P + grp;
-                    if (i >= n) continue;
-                    float vv[8];
-                    if (newest(i))
-                        for (int e = 0; e < 8; ++e) vv[e] = vnew[8 * c + e];
-                    else unpack8(raw[b], vv);
-                    for (int e = 0; e < 8; ++e) sum[e] += score[i] * vv[e];
-                }
-            }
-            for (int e = 0; e < 8; ++e) part[grp * hd + 8 * c + e] = sum[e];
-        } else if (g < groups) {
+        // Each of kThreads / hd groups of hd threads sums one value over every groups-th position.
+        if (g < groups) {
             float sum = 0;
             for (int i = g; i < n; i += groups)
                 sum += score[i] * (newest(i) ? vnew[d] : __half2float(vc[KvPages::slot(tab, tile + i) * kv_cols + d]));
@@ -182,7 +219,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
         __syncthreads();
         if (tid < hd) {
             float sum = 0;
-            for (int j = 0; j < (vec ? P : groups); ++j) sum += part[j * hd + tid];
+            for (int j = 0; j < groups; ++j) sum += part[j * hd + tid];
             acc = acc * corr + sum;
         }
         m = m_new;
@@ -195,7 +232,15 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(Attention a) {
 
 void attention(const Attention& a, int T, cudaStream_t s) {
     if (a.head_dim > 256) throw Error("attention: head size " + std::to_string(a.head_dim) + " is over 256");
-    launch(attention_kernel, dim3(a.n_head, T), dim3(kThreads), s, a);
+    const dim3 grid(a.n_head, T), block(kThreads);
+    const int pieces = a.head_dim % 8 == 0 ? a.head_dim / 8 : 0;  // 16-byte pieces per row
+    if (pieces == 0) launch(attention_scalar, grid, block, s, a);
+    else if (pieces == 1) launch(attention_groups<1>, grid, block, s, a);
+    else if (pieces == 2) launch(attention_groups<2>, grid, block, s, a);
+    else if (pieces <= 4) launch(attention_groups<4>, grid, block, s, a);
+    else if (pieces <= 8) launch(attention_groups<8>, grid, block, s, a);
+    else if (pieces <= 16) launch(attention_groups<16>, grid, block, s, a);
+    else launch(attention_groups<32>, grid, block, s, a);
 }
 
 }  // namespace forge::cuda

@@ -71,6 +71,16 @@ __device__ inline float glu_activation(bool gelu, float x) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
+// The RoPE rotation of the pair (x0, x1) by the angle whose (cos, sin) is cs, scaled by mscale,
+// in place. Rounded explicitly (no contraction left to the compiler): rope_kv and the decode
+// attention kernel rotate the same rows and must agree to the bit, or a sequence's output would
+// depend on which kernel ran its step (speculative checks, batches mixing prefill and decode).
+__device__ inline void rope_rotate(float& x0, float& x1, float2 cs, float mscale) {
+    const float c = __fmul_rn(cs.x, mscale), s = __fmul_rn(cs.y, mscale);
+    const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)), y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+    x0 = y0, x1 = y1;
+}
+
 __device__ inline float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <numeric>
 #include <span>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -71,7 +72,7 @@ public:
 
     std::span<const float> forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) override;
     std::span<const float> forward_batch(std::span<const SeqStep> seqs) override;
-    std::span<const int32_t> argmax() const override { return {h_argmax_, size_t(n_argmax_)}; }
+    std::span<const int32_t> argmax() const override { return {argmax_.data(), size_t(n_argmax_)}; }
     int64_t kv_block_size() const override { return kKvBlockSize; }
     int64_t kv_blocks() const override { return kv_blocks_; }
     int64_t max_batch_tokens() const override { return max_t_; }
@@ -138,14 +139,18 @@ private:
     __half* xs_ = nullptr;  // matmul_mma's staged input
     __half *k_cache_ = nullptr, *v_cache_ = nullptr;
     // The staged batch (cuda::KvPages): per row token, position and table start; the tables.
+    // One pinned host block and its device copy, [max_t] each of the first three, then the
+    // tables, so a step uploads them in one copy.
     int n_rows_ = 0, n_table_ = 0;
-    int32_t *d_tokens_ = nullptr, *h_tokens_ = nullptr;  // h_: pinned
+    int *h_staged_ = nullptr, *d_staged_ = nullptr;
+    int32_t *d_tokens_ = nullptr, *h_tokens_ = nullptr;
     int *d_row_pos_ = nullptr, *h_row_pos_ = nullptr;
     int *d_row_table_ = nullptr, *h_row_table_ = nullptr;
     int *d_tables_ = nullptr, *h_tables_ = nullptr;
     bool decode_ = false;              // what the attention step launches (see run_staged)
     float* h_logits_ = nullptr;        // pinned [max_t, n_vocab]
-    int32_t *d_argmax_ = nullptr, *h_argmax_ = nullptr;  // [max_t]; h_: pinned
+    uint64_t *d_argmax_ = nullptr, *h_argmax_ = nullptr;  // [max_t] (cuda::argmax_rows); h_: pinned
+    std::vector<int32_t> argmax_;                        // [max_t] decoded
     int n_argmax_ = 0;
     float2* d_cos_sin_ = nullptr;  // [n_ctx, rope_dim / 2] (see cuda::RopeKv)
     struct Lowered {
@@ -155,11 +160,15 @@ private:
     };
     std::vector<Lowered> steps_;
     // FORGE_CUDA_PROFILE=1: decode steps run without the graph, each timed with events; the
-    // totals per label are printed when the executor is destroyed.
-    bool profile_ = false;
+    // totals per label are printed when the executor is destroyed. FORGE_CUDA_PROFILE=graph:
+    // the graph replays timed whole (the GPU's time per step, launch gaps included, against
+    // which the wall time per token shows the host's share).
+    bool profile_ = false, profile_graph_ = false;
     std::vector<double> profile_ms_;
     std::vector<cudaEvent_t> events_;
     int64_t profile_tokens_ = 0;
+    double graph_ms_ = 0, after_graph_ms_ = 0;  // the graph; the argmax and copies after it
+    int64_t graph_steps_ = 0;
     std::vector<int> head_inputs_;
     bool lowering_head_ = false;   // the steps being lowered belong to the output head
     std::vector<int> rotated_;     // buffers a rope call named, for the next attention call
@@ -202,11 +211,18 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     // Room for max_t_ sequences' full tables: a batch has at most one sequence per row.
     table_cap_ = max_t_ * own;
-    for (auto [d, h, n] : {std::tuple{&d_tokens_, &h_tokens_, max_t_}, {&d_row_pos_, &h_row_pos_, max_t_}, {&d_argmax_, &h_argmax_, max_t_},
+    const size_t staged = size_t(3 * max_t_ + table_cap_);
+    d_staged_ = static_cast<int*>(mem_.alloc(staged * sizeof(int)));
+    FORGE_CUDA(cudaMallocHost(&h_staged_, staged * sizeof(int)));
+    int64_t at = 0;
+    for (auto [d, h, n] : {std::tuple{&d_tokens_, &h_tokens_, max_t_}, {&d_row_pos_, &h_row_pos_, max_t_},
                            {&d_row_table_, &h_row_table_, max_t_}, {&d_tables_, &h_tables_, table_cap_}}) {
-        *d = static_cast<int*>(mem_.alloc(size_t(n) * sizeof(int)));
-        FORGE_CUDA(cudaMallocHost(h, size_t(n) * sizeof(int)));
+        *d = d_staged_ + at, *h = h_staged_ + at;
+        at += n;
     }
+    d_argmax_ = static_cast<uint64_t*>(mem_.alloc(size_t(max_t_) * sizeof(uint64_t)));
+    FORGE_CUDA(cudaMallocHost(&h_argmax_, size_t(max_t_) * sizeof(uint64_t)));
+    argmax_.resize(size_t(max_t_));
     FORGE_CUDA(cudaMallocHost(&h_logits_, size_t(max_t_ * c.n_vocab) * sizeof(float)));
     // The rotation of every position, computed once as the CPU executor computes a batch's (in
     // double precision; the kernel applies mscale, the CPU's angles include it, so 1 here).
@@ -225,10 +241,11 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     else
         emit_program(p_, *this);
     if (!rotated_.empty()) throw Error("CUDA executor: a rope op that does not feed attention");
-    if (const char* env = std::getenv("FORGE_CUDA_PROFILE"); env && *env == '1') {
-        profile_ = true;
+    if (const char* env = std::getenv("FORGE_CUDA_PROFILE"); env && (*env == '1' || std::string_view(env) == "graph")) {
+        profile_ = *env == '1';
+        profile_graph_ = !profile_;
         profile_ms_.assign(steps_.size(), 0.0);
-        events_.resize(steps_.size() + 1);
+        events_.resize(std::max<size_t>(steps_.size() + 1, 3));
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
     keep_f16_copies();
@@ -242,6 +259,9 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
 }
 
 CudaExecutor::~CudaExecutor() {
+    if (graph_steps_ > 0)
+        fmt::print(stderr, "FORGE_CUDA_PROFILE: {} decode graph replays, {:.1f} us per step on the GPU, then {:.1f} us of argmax and copies\n",
+                   graph_steps_, graph_ms_ / double(graph_steps_) * 1e3, after_graph_ms_ / double(graph_steps_) * 1e3);
     if (profile_ && profile_tokens_ > 0) {
         // Per label: total ms per decode step (one token for each sequence), summed over layers.
         std::vector<std::pair<std::string, double>> by;
@@ -260,7 +280,8 @@ CudaExecutor::~CudaExecutor() {
     for (auto& [rows, g] : decode_graphs_) cudaGraphExecDestroy(g);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
-    for (int* h : {h_tokens_, h_row_pos_, h_row_table_, h_tables_, h_argmax_}) cudaFreeHost(h);
+    cudaFreeHost(h_staged_);
+    cudaFreeHost(h_argmax_);
     cudaFreeHost(h_logits_);
 }
 
@@ -539,9 +560,7 @@ void CudaExecutor::stage(std::span<const int32_t> tokens, int64_t pos, std::span
 void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool copy_logits) {
     const int T = n_rows_, n_table = n_table_;
     n_rows_ = n_table_ = 0;
-    for (auto [d, h, n] : {std::tuple{d_tokens_, h_tokens_, T}, {d_row_pos_, h_row_pos_, T}, {d_row_table_, h_row_table_, T},
-                           {d_tables_, h_tables_, n_table}})
-        FORGE_CUDA(cudaMemcpyAsync(d, h, size_t(n) * sizeof(int), cudaMemcpyHostToDevice, stream_));
+    FORGE_CUDA(cudaMemcpyAsync(d_staged_, h_staged_, size_t(h_tables_ + n_table - h_staged_) * sizeof(int), cudaMemcpyHostToDevice, stream_));
     decode_ = decode;
     const int rows = int(head_rows.size());
     auto run_steps = [&] {
@@ -587,7 +606,9 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
             FORGE_CUDA(cudaGraphInstantiate(&g, graph, 0));
             FORGE_CUDA(cudaGraphDestroy(graph));
         }
+        if (profile_graph_) FORGE_CUDA(cudaEventRecord(events_[0], stream_));
         FORGE_CUDA(cudaGraphLaunch(g, stream_));
+        if (profile_graph_) FORGE_CUDA(cudaEventRecord(events_[1], stream_));
     } else {
         run_steps();
     }
@@ -596,10 +617,21 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
     n_argmax_ = rows;
     if (rows) {
         cuda::argmax_rows(buf(p_.logits), rows, int(n_vocab()), d_argmax_, stream_);
-        FORGE_CUDA(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+        FORGE_CUDA(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream_));
     }
     if (n && copy_logits) FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    const bool timed = profile_graph_ && decode && rows == T;
+    if (timed) FORGE_CUDA(cudaEventRecord(events_[2], stream_));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
+    for (int r = 0; r < rows; ++r) argmax_[size_t(r)] = cuda::argmax_index(h_argmax_[r]);
+    if (timed) {
+        float graph = 0, after = 0;
+        FORGE_CUDA(cudaEventElapsedTime(&graph, events_[0], events_[1]));
+        FORGE_CUDA(cudaEventElapsedTime(&after, events_[1], events_[2]));
+        graph_ms_ += graph;
+        after_graph_ms_ += after;
+        ++graph_steps_;
+    }
 }
 
 std::span<const float> CudaExecutor::forward(std::span<const int32_t> tokens, int64_t pos, bool all_logits) {

@@ -134,8 +134,16 @@ void geglu(const float* gate, const float* up, float* out, int64_t n, cudaStream
 void softcap(const float* x, float* out, float cap, int64_t n, cudaStream_t s);
 void add_bias(float* y, const float* bias, int rows, int n, cudaStream_t s);
 
-// out[r] = index of the largest of x[r][0..n) (the first of equal ones), for rows r < rows.
-void argmax_rows(const float* x, int rows, int n, int32_t* out, cudaStream_t s);
+// The index of the largest of x[r][0..n) (the first of equal ones; 0 when all are NaN or -inf)
+// for rows r < rows, as packed[r]: argmax_index(packed[r]) once the stream has run. Each block
+// takes a slice of a row and merges its best into packed[r] with one 64-bit atomicMax (the
+// value's bits made to order as unsigned in the high half, ~index in the low half, so equal
+// values keep the lowest index): the result does not depend on the order blocks finish in.
+void argmax_rows(const float* x, int rows, int n, uint64_t* packed, cudaStream_t s);
+inline int32_t argmax_index(uint64_t packed) {
+    const uint32_t low = ~uint32_t(packed);
+    return packed == 0 ? 0 : int32_t(low);
+}
 
 // out[t] = row tokens[t] of the embedding (native type) * scale (scale 0: none); n = row length.
 void embed(GgmlType type, const uint8_t* table, uint64_t row_bytes, const uint16_t* scales, const int32_t* tokens, float* out,

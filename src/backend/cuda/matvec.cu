@@ -6,6 +6,8 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_kernels.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "util/error.h"
@@ -130,8 +132,8 @@ __global__ void __launch_bounds__(kWarps * 32) matvec_kernel(Matvec m) {
     }
 }
 
-// Q4_0, Q8_0 and F16 weights, one token (decode) or up to 8: each block stages the
-// (normalised) input rows in shared memory once, then each lane reads whole 16-byte pieces of its
+// Q4_0, Q8_0 and F16 weights, one token (decode) or up to 8: each block stages the input rows
+// (times the norm weights) in shared memory once, then each lane reads whole 16-byte pieces of its
 // rows: Q4_0/Q8_0 blocks multiplied in the integer domain with dp4a against the input quantised to
 // 8 bits per 32 values (as the CPU does; a quarter of the instructions of dequantising to floats),
 // F16 against the input as floats. A warp takes RW rows and each lane keeps U pieces per row in
@@ -223,102 +225,136 @@ struct DotF16 {
     }
 };
 
-// 1 / RMS of input row t (1 without a norm); every thread of the block calls it.
-__device__ float block_inv_rms(const Matvec& m, int t) {
-    if (!m.norm) return 1.0f;
-    __shared__ float partial[kQWarps];
-    float ss = 0;
-    for (int i = threadIdx.x; i < m.k / 4; i += kQWarps * 32) {
-        const float4 v = reinterpret_cast<const float4*>(m.x + int64_t(t) * m.k)[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+// Input values 8i..8i+7 of row t (x) and, with a norm, their norm weights (nw, else ones):
+// both loads issued before either is used.
+struct Input8 {
+    float4 x0, x1, n0, n1;
+    __device__ Input8(const Matvec& m, int t, int i) {
+        const float4* x4 = reinterpret_cast<const float4*>(m.x + int64_t(t) * m.k) + 2 * i;
+        x0 = x4[0], x1 = x4[1];
+        n0 = n1 = make_float4(1, 1, 1, 1);
+        if (m.norm) {
+            const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * i;
+            n0 = n4[0], n1 = n4[1];
+        }
     }
+    __device__ Input8() : x0{}, x1{}, n0{}, n1{} {}
+    // The squares of x summed; v = x * (nw + offset).
+    __device__ float scaled(float offset, float* v) const {
+        const float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+        const float n[8] = {n0.x, n0.y, n0.z, n0.w, n1.x, n1.y, n1.z, n1.w};
+        float ss = 0;
+        for (int e = 0; e < 8; ++e) ss += x[e] * x[e], v[e] = x[e] * (n[e] + offset);
+        return ss;
+    }
+};
+
+// Staging input row t, every thread of the block: the values times the norm weights, not yet
+// times 1 / RMS, which scales every product alike and is applied to the sums (so the sum of
+// squares is taken from the same loads, and the block waits once). Returns 1 / RMS (1 without a
+// norm) once the stage is complete. kPass passes of loads are in flight per thread at a time.
+constexpr int kPass = 2;
+
+__device__ float finish_stage(const Matvec& m, int t, float ss) {
+    __shared__ float partial[kMaxMatvecRows][kQWarps];
     ss = warp_sum(ss);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = ss;
+    if (threadIdx.x % 32 == 0) partial[t][threadIdx.x / 32] = ss;
     __syncthreads();
+    if (!m.norm) return 1.0f;
     float total = 0;
-    for (int w = 0; w < kQWarps; ++w) total += partial[w];
+    for (int w = 0; w < kQWarps; ++w) total += partial[t][w];
     return rsqrtf(total / float(m.k) + m.eps);
 }
 
-// Values 8 * i .. 8 * i + 7 of input row t, normalised when m.norm.
-__device__ void input8(const Matvec& m, int t, float inv_rms, int i, float* v) {
-    const float4* x4 = reinterpret_cast<const float4*>(m.x + int64_t(t) * m.k) + 2 * i;
-    const float4 a = x4[0], b = x4[1];
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-    if (!m.norm) return;
-    const float4* n4 = reinterpret_cast<const float4*>(m.norm) + 2 * i;
-    const float4 c = n4[0], d = n4[1];
-    const float n[8] = {c.x, c.y, c.z, c.w, d.x, d.y, d.z, d.w};
-    for (int e = 0; e < 8; ++e) v[e] *= (n[e] + m.norm_offset) * inv_rms;
-}
-
-// Input row t. Four threads per block of 32, eight values each.
-__device__ void stage(const Matvec& m, int t, const StageQ8& x) {
+// Four threads per block of 32, eight values each.
+__device__ float stage(const Matvec& m, int t, const StageQ8& x) {
     const int nb = m.k / 32, sub = threadIdx.x % 4;
-    const float inv_rms = block_inv_rms(m, t);
+    constexpr int kBlocksPerPass = kQWarps * 8;
+    float ss = 0;
     // The same number of passes for every thread: the shuffles below need the whole warp.
-    for (int g0 = 0; g0 < nb; g0 += kQWarps * 8) {
-        const int g = g0 + threadIdx.x / 4;
-        float v[8] = {};
-        if (g < nb) input8(m, t, inv_rms, 4 * g + sub, v);
-        float amax = 0;
-        for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-        uint32_t packed[2] = {0, 0};
-        int sum = 0;
-        for (int i = 0; i < 8; ++i) {
-            const int q = __float2int_rn(v[i] * id);
-            sum += q;
-            packed[i / 4] |= uint32_t(q & 0xFF) << (8 * (i % 4));
-        }
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        if (g < nb) {
-            reinterpret_cast<uint2*>((sub < 2 ? x.lo : x.hi) + g)[sub % 2] = make_uint2(packed[0], packed[1]);
-            if (sub == 0) x.ds[g] = make_float2(d, d * float(sum));
+    for (int g0 = 0; g0 < nb; g0 += kPass * kBlocksPerPass) {
+        Input8 in[kPass];
+#pragma unroll
+        for (int p = 0; p < kPass; ++p)
+            if (const int g = g0 + p * kBlocksPerPass + threadIdx.x / 4; g < nb) in[p] = Input8(m, t, 4 * g + sub);
+#pragma unroll
+        for (int p = 0; p < kPass; ++p) {
+            const int g = g0 + p * kBlocksPerPass + threadIdx.x / 4;
+            float v[8];
+            ss += in[p].scaled(m.norm_offset, v);
+            float amax = 0;
+            for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+            const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+            uint32_t packed[2] = {0, 0};
+            int sum = 0;
+            for (int i = 0; i < 8; ++i) {
+                const int q = __float2int_rn(v[i] * id);
+                sum += q;
+                packed[i / 4] |= uint32_t(q & 0xFF) << (8 * (i % 4));
+            }
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            if (g < nb) {
+                reinterpret_cast<uint2*>((sub < 2 ? x.lo : x.hi) + g)[sub % 2] = make_uint2(packed[0], packed[1]);
+                if (sub == 0) x.ds[g] = make_float2(d, d * float(sum));
+            }
         }
     }
-    __syncthreads();
+    return finish_stage(m, t, ss);
 }
 
-__device__ void stage(const Matvec& m, int t, const StageF32& x) {
-    const float inv_rms = block_inv_rms(m, t);
-    for (int i = threadIdx.x; i < m.k / 8; i += kQWarps * 32) {
-        float v[8];
-        input8(m, t, inv_rms, i, v);
-        x.a[i] = make_float4(v[0], v[1], v[2], v[3]);
-        x.b[i] = make_float4(v[4], v[5], v[6], v[7]);
+__device__ float stage(const Matvec& m, int t, const StageF32& x) {
+    float ss = 0;
+    for (int i0 = threadIdx.x; i0 < m.k / 8; i0 += kPass * kQWarps * 32) {
+        Input8 in[kPass];
+#pragma unroll
+        for (int p = 0; p < kPass; ++p)
+            if (const int i = i0 + p * kQWarps * 32; i < m.k / 8) in[p] = Input8(m, t, i);
+#pragma unroll
+        for (int p = 0; p < kPass; ++p) {
+            const int i = i0 + p * kQWarps * 32;
+            float v[8];
+            ss += in[p].scaled(m.norm_offset, v);
+            if (i >= m.k / 8) continue;
+            x.a[i] = make_float4(v[0], v[1], v[2], v[3]);
+            x.b[i] = make_float4(v[4], v[5], v[6], v[7]);
+        }
     }
-    __syncthreads();
+    return finish_stage(m, t, ss);
 }
 
-// T: input rows the kernel has room for (n_rows of them are used).
+// T: input rows the kernel has room for (n_rows of them are used). The block's warps take groups
+// of kQWarps * RW rows, group blockIdx.x first and then every gridDim.x-th: a grid of a few blocks
+// per SM stages the input once per block instead of once per 8 rows, and a warp issues its next
+// group's loads before it reduces and stores the current one.
 template <class B, Glu G, int RW, int U, int T>
-__global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows) {
+__global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows, int n_groups) {
     asm volatile("griddepcontrol.launch_dependents;");
     extern __shared__ uint4 smem[];
     const int n = m.k / B::kValues, warp = threadIdx.x / 32, lane = threadIdx.x % 32;  // n: pieces per row
     constexpr int P = G == Glu::none ? 1 : 2;  // parts read per row (gate and up)
-    // This warp's rows: weight row and scales, or w == null past the last row.
+    // This warp's rows in a group: weight row and scales, or w == null past the last row.
     const uint8_t* w[RW][P];
     const uint16_t* d[RW][P];
     int part[RW], row[RW];
+    auto locate = [&](int group) {
 #pragma unroll
-    for (int r = 0; r < RW; ++r) {
-        int p = 0, j = (blockIdx.x * kQWarps + warp) * RW + r;
-        const bool ok = row_part<G>(m, p, j);
-        part[r] = p, row[r] = j;
-        // Parts selected with constant indices: a run-time index would copy m to local memory.
-        const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
-        w[r][0] = ok ? a.w + uint64_t(j) * a.row_bytes : nullptr;
-        d[r][0] = a.scales ? a.scales + int64_t(j) * (m.k / 32) : nullptr;
-        if constexpr (P == 2) {
-            w[r][1] = m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
-            d[r][1] = m.part[1].scales ? m.part[1].scales + int64_t(j) * (m.k / 32) : nullptr;
+        for (int r = 0; r < RW; ++r) {
+            int p = 0, j = (group * kQWarps + warp) * RW + r;
+            const bool ok = row_part<G>(m, p, j);
+            part[r] = p, row[r] = j;
+            // Parts selected with constant indices: a run-time index would copy m to local memory.
+            const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+            w[r][0] = ok ? a.w + uint64_t(j) * a.row_bytes : nullptr;
+            d[r][0] = a.scales ? a.scales + int64_t(j) * (m.k / 32) : nullptr;
+            if constexpr (P == 2) {
+                w[r][1] = m.part[1].w + uint64_t(j) * m.part[1].row_bytes;
+                d[r][1] = m.part[1].scales ? m.part[1].scales + int64_t(j) * (m.k / 32) : nullptr;
+            }
         }
-    }
+    };
     typename B::Raw raw[U][RW][P];
     auto fetch = [&](int i0) {
 #pragma unroll
@@ -329,47 +365,63 @@ __global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows)
                 for (int p = 0; p < P; ++p)
                     if (const int i = i0 + 32 * u; w[r][0] && i < n) raw[u][r][p] = B::load(w[r][p], d[r][p], i);
     };
+    int group = blockIdx.x;
+    locate(group);
     fetch(lane);
     asm volatile("griddepcontrol.wait;" ::: "memory");
     // Input row t staged at byte t * Stage::bytes(k).
     auto staged = [&](int t) {
         return typename B::Stage(reinterpret_cast<uint8_t*>(smem) + size_t(t) * B::Stage::bytes(m.k), m.k);
     };
-    for (int t = 0; t < n_rows; ++t) stage(m, t, staged(t));
+    float inv_rms[T];  // each input row's 1 / RMS, which its sums are multiplied by
+#pragma unroll
+    for (int t = 0; t < T; ++t)
+        if (t < n_rows) inv_rms[t] = stage(m, t, staged(t));
 
-    float acc[T][RW][P] = {};
-    for (int i0 = lane; i0 < n; i0 += 32 * U) {
-        if (i0 != lane) fetch(i0);
+    while (group < n_groups) {
+        float acc[T][RW][P] = {};
+        for (int i0 = lane; i0 < n; i0 += 32 * U) {
+            if (i0 != lane) fetch(i0);
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const int i = i0 + 32 * u;
-            if (i >= n) break;
+            for (int u = 0; u < U; ++u) {
+                const int i = i0 + 32 * u;
+                if (i >= n) break;
 #pragma unroll
-            for (int t = 0; t < T; ++t) {
-                if (t >= n_rows) break;
-                const typename B::Stage x = staged(t);
+                for (int t = 0; t < T; ++t) {
+                    if (t >= n_rows) break;
+                    const typename B::Stage x = staged(t);
 #pragma unroll
-                for (int r = 0; r < RW; ++r)
+                    for (int r = 0; r < RW; ++r)
 #pragma unroll
-                    for (int p = 0; p < P; ++p)
-                        if (w[r][0]) acc[t][r][p] += B::dot(raw[u][r][p], x, i);
+                        for (int p = 0; p < P; ++p)
+                            if (w[r][0]) acc[t][r][p] += B::dot(raw[u][r][p], x, i);
+                }
             }
         }
-    }
+        int done_part[RW], done_row[RW];
+        bool done_ok[RW];
 #pragma unroll
-    for (int t = 0; t < T; ++t) {
-        if (t >= n_rows) break;
+        for (int r = 0; r < RW; ++r) done_part[r] = part[r], done_row[r] = row[r], done_ok[r] = w[r][0] != nullptr;
+        group += gridDim.x;
+        if (group < n_groups) {
+            locate(group);
+            fetch(lane);
+        }
 #pragma unroll
-        for (int r = 0; r < RW; ++r) {
-            float v = warp_sum(acc[t][r][0]);
-            const float u = P == 2 ? warp_sum(acc[t][r][P - 1]) : 0.0f;
-            if (lane != 0 || !w[r][0]) continue;
-            const int p = part[r], j = row[r];
-            const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
-            if (a.bias) v += a.bias[j];
-            if constexpr (G != Glu::none) v = glu_activation(G == Glu::gelu, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
-            float& y = a.y[int64_t(t) * a.n_out + j];
-            y = a.accumulate ? y + v : v;
+        for (int t = 0; t < T; ++t) {
+            if (t >= n_rows) break;
+#pragma unroll
+            for (int r = 0; r < RW; ++r) {
+                float v = warp_sum(acc[t][r][0]) * inv_rms[t];
+                const float u = P == 2 ? warp_sum(acc[t][r][P - 1]) * inv_rms[t] : 0.0f;
+                if (lane != 0 || !done_ok[r]) continue;
+                const int p = done_part[r], j = done_row[r];
+                const MatvecPart a = p == 0 ? m.part[0] : p == 1 ? m.part[1] : m.part[2];
+                if (a.bias) v += a.bias[j];
+                if constexpr (G != Glu::none) v = glu_activation(G == Glu::gelu, v) * (m.part[1].bias ? u + m.part[1].bias[j] : u);
+                float& y = a.y[int64_t(t) * a.n_out + j];
+                y = a.accumulate ? y + v : v;
+            }
         }
     }
 }
@@ -386,17 +438,31 @@ bool staged_kernel(const Matvec& m, int T) {
     return false;
 }
 
+// Blocks per SM of a matvec_one grid: as many as fit at once (FORGE_CUDA_MATVEC_BLOCKS=N caps
+// them at N per SM; 0 gives every group its own block).
+int blocks_per_sm_cap() {
+    static const int cap = [] {
+        const char* env = std::getenv("FORGE_CUDA_MATVEC_BLOCKS");
+        return env && *env ? std::max(0, std::atoi(env)) : 1 << 20;
+    }();
+    return cap;
+}
+
 // A launch with more than the default 48 KiB of dynamic shared memory must be allowed it first.
 template <class K>
-void launch_staged(K kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t s, const Matvec& m, int T) {
+void launch_staged(K kernel, int n_groups, size_t smem, cudaStream_t s, const Matvec& m, int T) {
     if (smem > 48 * 1024)
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "cudaFuncSetAttribute");
-    launch_smem(kernel, grid, block, smem, s, m, T);
+    int fit = 1;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kQWarps * 32, smem), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    const int cap = blocks_per_sm_cap();
+    const int grid = cap == 0 ? n_groups : std::min(n_groups, std::max(1, std::min(fit, cap)) * sm_count());
+    launch_smem(kernel, dim3(grid), dim3(kQWarps * 32), smem, s, m, T, n_groups);
 }
 
 // Rows per warp (one token): enough pieces in flight per lane (about eight) where rows are short,
-// as long as the grid still gives every SM two blocks. Batches of 2..8 rows take one row per
-// warp (their several input rows give each weight piece work enough) and room for 2, 4 or 8.
+// as long as the groups still give every SM two blocks twice over. Batches of 2..8 rows take one
+// row per warp (their several input rows give each weight piece work enough) and room for 2, 4 or 8.
 template <class B, Glu G>
 void launch_one(const Matvec& m, int T, int rows, cudaStream_t s) {
     const int n_sm = sm_count();
@@ -404,14 +470,14 @@ void launch_one(const Matvec& m, int T, int rows, cudaStream_t s) {
     const int per_row = (m.k / B::kValues + 31) / 32 * P;  // pieces each lane reads per row
     int rw = 1;
     while (T == 1 && rw < 4 && rw * per_row < 8 && rows / (kQWarps * rw * 2) >= 2 * n_sm) rw *= 2;
-    const dim3 grid((rows + kQWarps * rw - 1) / (kQWarps * rw)), block(kQWarps * 32);
+    const int groups = (rows + kQWarps * rw - 1) / (kQWarps * rw);
     const size_t smem = size_t(T) * B::Stage::bytes(m.k);
-    if (T == 1 && rw == 1) launch_staged(matvec_one<B, G, 1, 8 / P, 1>, grid, block, smem, s, m, T);
-    else if (T == 1 && rw == 2) launch_staged(matvec_one<B, G, 2, 4 / P, 1>, grid, block, smem, s, m, T);
-    else if (T == 1) launch_staged(matvec_one<B, G, 4, 2 / P, 1>, grid, block, smem, s, m, T);
-    else if (T == 2) launch_staged(matvec_one<B, G, 1, 8 / P, 2>, grid, block, smem, s, m, T);
-    else if (T <= 4) launch_staged(matvec_one<B, G, 1, 4 / P, 4>, grid, block, smem, s, m, T);
-    else launch_staged(matvec_one<B, G, 1, 4 / P, 8>, grid, block, smem, s, m, T);
+    if (T == 1 && rw == 1) launch_staged(matvec_one<B, G, 1, 8 / P, 1>, groups, smem, s, m, T);
+    else if (T == 1 && rw == 2) launch_staged(matvec_one<B, G, 2, 4 / P, 1>, groups, smem, s, m, T);
+    else if (T == 1) launch_staged(matvec_one<B, G, 4, 2 / P, 1>, groups, smem, s, m, T);
+    else if (T == 2) launch_staged(matvec_one<B, G, 1, 8 / P, 2>, groups, smem, s, m, T);
+    else if (T <= 4) launch_staged(matvec_one<B, G, 1, 4 / P, 4>, groups, smem, s, m, T);
+    else launch_staged(matvec_one<B, G, 1, 4 / P, 8>, groups, smem, s, m, T);
 }
 
 template <class B>

@@ -61,12 +61,8 @@ __global__ void rope_kv_kernel(RopeKv r) {
         const bool is_q = i < q_pairs;
         const int pair = is_q ? i : i - q_pairs, h = pair / half, f = pair % half;
         float* v = (is_q ? r.q + int64_t(t) * q_cols : r.k + int64_t(t) * kv_cols) + h * r.head_dim;
-        const float2 cs = r.cos_sin[int64_t(p) * half + f];
-        const float c = cs.x * r.mscale, s = cs.y * r.mscale;
         const int a = r.neox ? f : 2 * f, b = r.neox ? f + half : 2 * f + 1;
-        const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
+        rope_rotate(v[a], v[b], r.cos_sin[int64_t(p) * half + f], r.mscale);
     }
     __syncthreads();
     for (int i = threadIdx.x; i < kv_cols; i += blockDim.x) {
@@ -75,15 +71,22 @@ __global__ void rope_kv_kernel(RopeKv r) {
     }
 }
 
-// One block per row: each thread keeps its best (value, index), then a shared-memory reduction
-// that prefers the lower index on equal values.
-__global__ void argmax_kernel(const float* x, int n, int32_t* out) {
+// Grid (slices, rows): each thread keeps its best (value, index) over kArgmaxPer values of the
+// slice, all loaded before any is compared; the block merges them and packs the winner.
+constexpr int kArgmaxPer = 16, kArgmaxSlice = kThreads * kArgmaxPer;
+
+__global__ void argmax_kernel(const float* x, int n, unsigned long long* packed) {
     pdl_begin();
-    const float* row = x + int64_t(blockIdx.x) * n;
+    const float* row = x + int64_t(blockIdx.y) * n;
+    const int first = blockIdx.x * kArgmaxSlice + threadIdx.x;
+    float v[kArgmaxPer];
+#pragma unroll
+    for (int j = 0; j < kArgmaxPer; ++j) v[j] = first + j * kThreads < n ? row[first + j * kThreads] : -INFINITY;
     float best = -INFINITY;
     int idx = n;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-        if (row[i] > best || (row[i] == best && i < idx)) best = row[i], idx = i;
+#pragma unroll
+    for (int j = 0; j < kArgmaxPer; ++j)
+        if (v[j] > best) best = v[j], idx = first + j * kThreads;  // ascending: the first of equal ones stays
     __shared__ float bv[kThreads];
     __shared__ int bi[kThreads];
     bv[threadIdx.x] = best;
@@ -91,13 +94,16 @@ __global__ void argmax_kernel(const float* x, int n, int32_t* out) {
     __syncthreads();
     for (int stride = kThreads / 2; stride > 0; stride /= 2) {
         if (threadIdx.x < stride) {
-            const float v = bv[threadIdx.x + stride];
+            const float w = bv[threadIdx.x + stride];
             const int j = bi[threadIdx.x + stride];
-            if (v > bv[threadIdx.x] || (v == bv[threadIdx.x] && j < bi[threadIdx.x])) bv[threadIdx.x] = v, bi[threadIdx.x] = j;
+            if (w > bv[threadIdx.x] || (w == bv[threadIdx.x] && j < bi[threadIdx.x])) bv[threadIdx.x] = w, bi[threadIdx.x] = j;
         }
         __syncthreads();
     }
-    if (threadIdx.x == 0) out[blockIdx.x] = bi[0] < n ? bi[0] : 0;  // all NaN: 0
+    if (threadIdx.x != 0 || bi[0] >= n) return;  // NaN and -inf only: nothing to offer
+    uint32_t bits = __float_as_uint(bv[0]);
+    bits = bits & 0x80000000u ? ~bits : bits | 0x80000000u;  // unsigned order = float order
+    atomicMax(packed + blockIdx.y, (static_cast<unsigned long long>(bits) << 32) | ~uint32_t(bi[0]));
 }
 
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
@@ -159,8 +165,11 @@ void layernorm(const float* x, const float* w, const float* b, float* out, int r
 
 void rope_kv(const RopeKv& r, int T, cudaStream_t s) { launch(rope_kv_kernel, dim3(T), dim3(kThreads), s, r); }
 
-void argmax_rows(const float* x, int rows, int n, int32_t* out, cudaStream_t s) {
-    launch(argmax_kernel, dim3(rows), dim3(kThreads), s, x, n, out);
+void argmax_rows(const float* x, int rows, int n, uint64_t* packed, cudaStream_t s) {
+    static_assert(sizeof(uint64_t) == sizeof(unsigned long long));
+    check(cudaMemsetAsync(packed, 0, size_t(rows) * sizeof(uint64_t), s), "cudaMemsetAsync");
+    launch(argmax_kernel, dim3((n + kArgmaxSlice - 1) / kArgmaxSlice, rows), dim3(kThreads), s, x, n,
+           reinterpret_cast<unsigned long long*>(packed));
 }
 
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
