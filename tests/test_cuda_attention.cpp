@@ -2,8 +2,9 @@
 // random data over a paged F16 cache whose block tables are shuffled: head sizes of every lane
 // grouping (8, 64, 128, 256, and 72/96 whose groups have idle lanes), one that is not a multiple
 // of 8 (the scalar kernel, past its 1024-position tile), GQA, a sliding window, soft-capping,
-// contexts from one position to 1500; and the decode form that applies RoPE and writes the new
-// row to the cache itself against rope_kv followed by attention. Reports "skipped" without a GPU.
+// contexts from one position to 1500, blocks of 64 and 256 threads; and the decode form that
+// applies RoPE and writes the new row to the cache itself against rope_kv followed by attention.
+// Reports "skipped" without a GPU.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_kernels.h"
@@ -117,9 +119,13 @@ void check(const Case& c, unsigned seed) {
     const Device<int> dpos(c.pos), dtable(table), dtables(pages.tables);
     cuda::Attention a{dq.p, dk.p, dv.p, dout.p, {dpos.p, dtable.p, dtables.p}, c.n_head, c.n_head_kv, hd, scale, c.softcap, c.window,
                       false, {}};
-    cuda::attention(a, T, nullptr);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_LT(test::rel_l2(dout.get(), want), 1e-5);
+    for (const int threads : {64, 256}) {
+        SCOPED_TRACE(std::to_string(threads) + " threads per block");
+        ASSERT_EQ(cudaMemset(dout.p, 0, dout.n * sizeof(float)), cudaSuccess);
+        cuda::attention(a, T, nullptr, threads);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_LT(test::rel_l2(dout.get(), want), 1e-5);
+    }
 }
 
 TEST(CudaAttention, MatchesTheReference) {
@@ -144,8 +150,8 @@ TEST(CudaAttention, MatchesTheReference) {
 TEST(CudaAttention, FusedRopeMatchesRopeThenAttention) {
     if (!cuda_built()) GTEST_SKIP() << "skipped: forge was built without CUDA";
     if (cuda_devices().empty()) GTEST_SKIP() << "skipped: no GPU";
-    for (const int hd : {64, 96, 20}) {
-        SCOPED_TRACE("head_dim " + std::to_string(hd));
+    for (const auto& [hd, threads] : {std::pair{64, 64}, {64, 256}, {96, 64}, {96, 256}, {20, 256}}) {
+        SCOPED_TRACE("head_dim " + std::to_string(hd) + ", " + std::to_string(threads) + " threads");
         std::mt19937 rng{unsigned(hd)};
         const int n_head = 8, n_head_kv = 2, kv_cols = n_head_kv * hd, T = 2, rope_dim = hd;
         const std::vector<int> pos = {45, 301};
@@ -173,7 +179,7 @@ TEST(CudaAttention, FusedRopeMatchesRopeThenAttention) {
             const cuda::RopeKv r{dq.p, dkn.p, dvn.p, dk.p, dv.p, pg, dcs.p, 1.0f, n_head, n_head_kv, hd, rope_dim, true};
             const cuda::Attention a{dq.p, dk.p, dv.p, dout.p, pg, n_head, n_head_kv, hd, 0.125f, 0.0f, 0, fused, r};
             if (!fused) cuda::rope_kv(r, T, nullptr);
-            cuda::attention(a, T, nullptr);
+            cuda::attention(a, T, nullptr, threads);
             ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
             out.push_back(dout.get());
             k_after.push_back(dk.get());

@@ -59,23 +59,24 @@ __device__ float block_sum(float v, float* scratch) {
 __device__ void load_query(const Attention& a, int h, int t, int pos, const int* tab, float* q, float* knew, float* vnew) {
     const int tid = threadIdx.x, hd = a.head_dim, kvh = h / (a.n_head / a.n_head_kv), kv_cols = a.n_head_kv * hd;
     const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
-    for (int d = tid; d < hd; d += kThreads) q[d] = qg[d];
+    const int nt = blockDim.x;
+    for (int d = tid; d < hd; d += nt) q[d] = qg[d];
     if (a.fused_rope) {
         const RopeKv& r = a.rope;
-        for (int e = tid; e < hd; e += kThreads) {
+        for (int e = tid; e < hd; e += nt) {
             knew[e] = r.k[int64_t(t) * kv_cols + kvh * hd + e];
             vnew[e] = __half2float(__float2half(r.v[int64_t(t) * kv_cols + kvh * hd + e]));  // as the cache will hold it
         }
         __syncthreads();
         const int half = r.rope_dim / 2;
-        for (int f = tid; f < half; f += kThreads) {
+        for (int f = tid; f < half; f += nt) {
             const float2 cs = r.cos_sin[int64_t(pos) * half + f];
             const int i0 = r.neox ? f : 2 * f, i1 = r.neox ? f + half : 2 * f + 1;
             rope_rotate(q[i0], q[i1], cs, r.mscale);
             rope_rotate(knew[i0], knew[i1], cs, r.mscale);
         }
         __syncthreads();
-        for (int e = tid; e < hd; e += kThreads) {
+        for (int e = tid; e < hd; e += nt) {
             const __half kh = __float2half(knew[e]);
             if (h % (a.n_head / a.n_head_kv) == 0) {
                 const int64_t slot = KvPages::slot(tab, pos);
@@ -93,11 +94,12 @@ __device__ inline float soft_capped(const Attention& a, float dot) {
     return a.softcap > 0 ? tanhf(s / a.softcap) * a.softcap : s;
 }
 
-// L: lanes per position, a power of two >= head_dim / 8 (lanes c >= head_dim / 8 idle).
-template <int L>
-__global__ void __launch_bounds__(kThreads) attention_groups(Attention a) {
+// L: lanes per position, a power of two >= head_dim / 8 (lanes c >= head_dim / 8 idle). NT:
+// threads per block (see attention()).
+template <int L, int NT>
+__global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     pdl_begin();
-    constexpr int P = kThreads / L;  // groups
+    constexpr int P = NT / L;  // groups
     const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x, c = tid % L, grp = tid / L;
     const int* tab = a.pages.table_of(t);  // this row's block table, looked up once
     const int pos = a.pages.pos[t], kvh = h / (a.n_head / a.n_head_kv), hd = a.head_dim;
@@ -166,16 +168,17 @@ __global__ void __launch_bounds__(kThreads) attention_groups(Attention a) {
     part[grp][2 * c] = make_float4(acc[0], acc[1], acc[2], acc[3]);
     part[grp][2 * c + 1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
     __syncthreads();
-    if (tid >= hd) return;
     float mx = -INFINITY;
     for (int g = 0; g < P; ++g) mx = fmaxf(mx, group_max[g]);
-    float sum = 0, out = 0;
-    for (int g = 0; g < P; ++g) {
-        const float w = __expf(group_max[g] - mx);  // 0 for a group that saw no position
-        sum += w * group_sum[g];
-        out += w * reinterpret_cast<const float*>(part[g])[tid];
+    for (int e = tid; e < hd; e += NT) {
+        float sum = 0, out = 0;
+        for (int g = 0; g < P; ++g) {
+            const float w = __expf(group_max[g] - mx);  // 0 for a group that saw no position
+            sum += w * group_sum[g];
+            out += w * reinterpret_cast<const float*>(part[g])[e];
+        }
+        a.out[int64_t(t) * a.n_head * hd + h * hd + e] = out / sum;
     }
-    a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = out / sum;
 }
 
 __global__ void __launch_bounds__(kThreads) attention_scalar(Attention a) {
@@ -228,19 +231,31 @@ __global__ void __launch_bounds__(kThreads) attention_scalar(Attention a) {
     if (tid < hd) a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = acc / l;
 }
 
+template <int NT>
+void launch_groups(const Attention& a, int T, cudaStream_t s) {
+    const dim3 grid(a.n_head, T), block(NT);
+    const int pieces = a.head_dim / 8;  // 16-byte pieces per row
+    if (pieces == 1) launch(attention_groups<1, NT>, grid, block, s, a);
+    else if (pieces == 2) launch(attention_groups<2, NT>, grid, block, s, a);
+    else if (pieces <= 4) launch(attention_groups<4, NT>, grid, block, s, a);
+    else if (pieces <= 8) launch(attention_groups<8, NT>, grid, block, s, a);
+    else if (pieces <= 16) launch(attention_groups<16, NT>, grid, block, s, a);
+    else launch(attention_groups<32, NT>, grid, block, s, a);
+}
+
 }  // namespace
 
-void attention(const Attention& a, int T, cudaStream_t s) {
+void attention(const Attention& a, int T, cudaStream_t s, int threads) {
     if (a.head_dim > 256) throw Error("attention: head size " + std::to_string(a.head_dim) + " is over 256");
-    const dim3 grid(a.n_head, T), block(kThreads);
-    const int pieces = a.head_dim % 8 == 0 ? a.head_dim / 8 : 0;  // 16-byte pieces per row
-    if (pieces == 0) launch(attention_scalar, grid, block, s, a);
-    else if (pieces == 1) launch(attention_groups<1>, grid, block, s, a);
-    else if (pieces == 2) launch(attention_groups<2>, grid, block, s, a);
-    else if (pieces <= 4) launch(attention_groups<4>, grid, block, s, a);
-    else if (pieces <= 8) launch(attention_groups<8>, grid, block, s, a);
-    else if (pieces <= 16) launch(attention_groups<16>, grid, block, s, a);
-    else launch(attention_groups<32>, grid, block, s, a);
+    if (a.head_dim % 8 != 0) return launch(attention_scalar, dim3(a.n_head, T), dim3(kThreads), s, a);
+    // A block's time is mostly its chain of dependent steps, whatever its size: 256 threads
+    // while the grid leaves SMs room, 64 once it fills them several times over (more blocks at
+    // once). H100, 1B Q4_0 batched decode at 64 sequences 26443 -> 28000 tok/s, pp512 66.8k ->
+    // 78.9k; at 8 sequences (256 blocks) 64 threads lose 7%.
+    if (threads == 0) threads = a.n_head * T >= 4 * sm_count() ? 64 : 256;
+    if (threads == 64) launch_groups<64>(a, T, s);
+    else if (threads == 256) launch_groups<256>(a, T, s);
+    else throw Error("attention: " + std::to_string(threads) + " threads per block (64 or 256)");
 }
 
 }  // namespace forge::cuda
