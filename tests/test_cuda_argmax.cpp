@@ -1,6 +1,7 @@
 // Labelled `cuda`: cuda::argmax_rows (pointwise.cu: slices of a row merged with a 64-bit
 // atomicMax) against a scalar reference on random rows of vocabulary sizes, with the maximum tied
-// across slices (the first index wins), NaNs, negative rows, and rows of only NaN or -inf (0).
+// across slices (the first index wins, -0 and +0 equal), NaNs, negative rows, and rows of only NaN
+// or -inf (0).
 // Reports "skipped" without a GPU.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_info.h"
+#include "cuda_test_buffers.h"
 
 namespace forge {
 namespace {
@@ -47,22 +49,19 @@ TEST(CudaArgmax, MatchesTheReference) {
         // Row 6: -inf except one value.
         for (int i = 0; i < n; ++i) row(6)[i] = -INFINITY;
         row(6)[n / 2] = -5;
-        float* dx = nullptr;
-        uint64_t* dp = nullptr;
-        ASSERT_EQ(cudaMalloc(&dx, x.size() * sizeof(float)), cudaSuccess);
-        ASSERT_EQ(cudaMalloc(&dp, size_t(rows) * sizeof(uint64_t)), cudaSuccess);
-        ASSERT_EQ(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+        // Row 7: the maximum is zero, -0 first and +0 later (equal values: the first wins).
+        for (int i = 0; i < n; ++i) row(7)[i] = -5;
+        row(7)[n / 4] = -0.0f, row(7)[n - 1] = 0.0f;
+        const test::DeviceBuffer dx(x), dp(size_t(rows) * sizeof(uint64_t));
         // Twice on the same output: the kernel clears it first.
         for (int pass = 0; pass < 2; ++pass) {
-            cuda::argmax_rows(dx, rows, n, dp, nullptr);
-            std::vector<uint64_t> packed(static_cast<size_t>(rows));
-            ASSERT_EQ(cudaMemcpy(packed.data(), dp, packed.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost), cudaSuccess);
+            cuda::argmax_rows(dx.as<float>(), rows, n, dp.as<uint64_t>(), nullptr);
+            const auto packed = dp.read<uint64_t>();
             for (int r = 0; r < rows; ++r) EXPECT_EQ(cuda::argmax_index(packed[size_t(r)]), reference(row(r), n)) << "row " << r;
         }
         EXPECT_EQ(reference(row(1), n), n / 3);
         EXPECT_EQ(reference(row(4), n), 0);
-        cudaFree(dx);
-        cudaFree(dp);
+        EXPECT_EQ(reference(row(7), n), n / 4);
     }
 }
 

@@ -18,28 +18,14 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_info.h"
+#include "cuda_test_buffers.h"
 #include "test_support.h"
 
 namespace forge {
 namespace {
 
-template <class T>
-struct Device {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Device(const std::vector<T>& v) : n(v.size()) {
-        EXPECT_EQ(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)), cudaSuccess);
-        EXPECT_EQ(cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-    }
-    ~Device() { cudaFree(p); }
-    Device(const Device&) = delete;
-    Device& operator=(const Device&) = delete;
-    std::vector<T> get() const {
-        std::vector<T> v(n);
-        EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-        return v;
-    }
-};
+using test::DeviceBuffer;
+using test::randn;
 
 struct Case {
     int n_head, n_head_kv, head_dim;
@@ -65,13 +51,6 @@ struct Paged {
         return int64_t(tables[size_t(table_of_seq[size_t(seq)] + p / cuda::kKvBlock)]) * cuda::kKvBlock + p % cuda::kKvBlock;
     }
 };
-
-std::vector<float> randn(size_t n, std::mt19937& rng) {
-    std::normal_distribution<float> d(0, 1);
-    std::vector<float> v(n);
-    for (float& x : v) x = d(rng);
-    return v;
-}
 
 void check(const Case& c, unsigned seed) {
     SCOPED_TRACE("head_dim " + std::to_string(c.head_dim) + " heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) +
@@ -114,17 +93,16 @@ void check(const Case& c, unsigned seed) {
             }
         }
 
-    const Device<__half> dk(kc), dv(vc);
-    const Device<float> dq(q), dout(std::vector<float>(want.size(), 0.0f));
-    const Device<int> dpos(c.pos), dtable(table), dtables(pages.tables);
-    cuda::Attention a{dq.p, dk.p, dv.p, dout.p, {dpos.p, dtable.p, dtables.p}, c.n_head, c.n_head_kv, hd, scale, c.softcap, c.window,
+    const DeviceBuffer dk(kc), dv(vc), dq(q), dout(want.size() * sizeof(float)), dpos(c.pos), dtable(table), dtables(pages.tables);
+    cuda::Attention a{dq.as<float>(), dk.as<__half>(), dv.as<__half>(), dout.as<float>(), {dpos.as<int>(), dtable.as<int>(), dtables.as<int>()},
+                      c.n_head, c.n_head_kv, hd, scale, c.softcap, c.window,
                       false, {}};
     for (const int threads : {64, 256}) {
         SCOPED_TRACE(std::to_string(threads) + " threads per block");
-        ASSERT_EQ(cudaMemset(dout.p, 0, dout.n * sizeof(float)), cudaSuccess);
+        ASSERT_EQ(cudaMemset(dout.p, 0, dout.bytes), cudaSuccess);
         cuda::attention(a, T, nullptr, threads);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        EXPECT_LT(test::rel_l2(dout.get(), want), 1e-5);
+        EXPECT_LT(test::rel_l2(dout.read<float>(), want), 1e-5);
     }
 }
 
@@ -168,22 +146,22 @@ TEST(CudaAttention, FusedRopeMatchesRopeThenAttention) {
                 cos_sin[size_t(p * rope_dim / 2 + i)] = {float(std::cos(angle)), float(std::sin(angle))};
             }
         const std::vector<int> table = {pages.table_of_seq[0], pages.table_of_seq[1]};
-        const Device<int> dpos(pos), dtable(table), dtables(pages.tables);
-        const Device<float2> dcs(cos_sin);
+        const DeviceBuffer dpos(pos), dtable(table), dtables(pages.tables), dcs(cos_sin);
         std::vector<std::vector<float>> out;
         std::vector<std::vector<__half>> k_after, v_after;
         for (const bool fused : {false, true}) {
-            const Device<__half> dk(kc), dv(vc);
-            const Device<float> dq(q), dkn(k), dvn(v), dout(std::vector<float>(q.size(), 0.0f));
-            const cuda::KvPages pg{dpos.p, dtable.p, dtables.p};
-            const cuda::RopeKv r{dq.p, dkn.p, dvn.p, dk.p, dv.p, pg, dcs.p, 1.0f, n_head, n_head_kv, hd, rope_dim, true};
-            const cuda::Attention a{dq.p, dk.p, dv.p, dout.p, pg, n_head, n_head_kv, hd, 0.125f, 0.0f, 0, fused, r};
+            const DeviceBuffer dk(kc), dv(vc), dq(q), dkn(k), dvn(v), dout(std::vector<float>(q.size(), 0.0f));
+            const cuda::KvPages pg{dpos.as<int>(), dtable.as<int>(), dtables.as<int>()};
+            const cuda::RopeKv r{dq.as<float>(), dkn.as<float>(), dvn.as<float>(), dk.as<__half>(), dv.as<__half>(), pg, dcs.as<float2>(),
+                                 1.0f, n_head, n_head_kv, hd, rope_dim, true};
+            const cuda::Attention a{dq.as<float>(), dk.as<__half>(), dv.as<__half>(), dout.as<float>(), pg, n_head, n_head_kv, hd, 0.125f,
+                                    0.0f, 0, fused, r};
             if (!fused) cuda::rope_kv(r, T, nullptr);
             cuda::attention(a, T, nullptr, threads);
             ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-            out.push_back(dout.get());
-            k_after.push_back(dk.get());
-            v_after.push_back(dv.get());
+            out.push_back(dout.read<float>());
+            k_after.push_back(dk.read<__half>());
+            v_after.push_back(dv.read<__half>());
         }
         // To the bit: a sequence's tokens must not depend on which of the two ran its step.
         for (size_t i = 0; i < out[0].size(); ++i) ASSERT_EQ(out[1][i], out[0][i]) << "output value " << i;

@@ -16,6 +16,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/split_blocks.h"
+#include "cuda_test_buffers.h"
 #include "format/dequantize.h"
 #include "format/quantize.h"
 #include "test_support.h"
@@ -23,26 +24,8 @@
 namespace forge {
 namespace {
 
-struct DeviceBuffer {
-    void* p = nullptr;
-    explicit DeviceBuffer(size_t bytes) { EXPECT_EQ(cudaMalloc(&p, bytes), cudaSuccess); }
-    template <class T>
-    DeviceBuffer(const std::vector<T>& v) : DeviceBuffer(v.size() * sizeof(T)) {
-        EXPECT_EQ(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-    }
-    ~DeviceBuffer() { cudaFree(p); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    template <class T>
-    T* as() const { return static_cast<T*>(p); }
-};
-
-std::vector<float> randn(size_t n, std::mt19937& rng, float mean = 0, float sd = 1) {
-    std::normal_distribution<float> d(mean, sd);
-    std::vector<float> v(n);
-    for (float& x : v) x = d(rng);
-    return v;
-}
+using test::DeviceBuffer;
+using test::randn;
 
 struct Part {
     int n_out;

@@ -101,7 +101,7 @@ __global__ void argmax_kernel(const float* x, int n, unsigned long long* packed)
         __syncthreads();
     }
     if (threadIdx.x != 0 || bi[0] >= n) return;  // NaN and -inf only: nothing to offer
-    uint32_t bits = __float_as_uint(bv[0]);
+    uint32_t bits = __float_as_uint(bv[0] == 0.0f ? 0.0f : bv[0]);  // -0 as +0: equal values must pack equal
     bits = bits & 0x80000000u ? ~bits : bits | 0x80000000u;  // unsigned order = float order
     atomicMax(packed + blockIdx.y, (static_cast<unsigned long long>(bits) << 32) | ~uint32_t(bi[0]));
 }
