@@ -244,8 +244,8 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     if (const char* env = std::getenv("FORGE_CUDA_PROFILE"); env && (*env == '1' || std::string_view(env) == "graph")) {
         profile_ = *env == '1';
         profile_graph_ = !profile_;
-        profile_ms_.assign(steps_.size(), 0.0);
-        events_.resize(std::max<size_t>(steps_.size() + 1, 3));
+        if (profile_) profile_ms_.assign(steps_.size(), 0.0);
+        events_.resize(profile_ ? steps_.size() + 1 : 3);  // graph: before it, after it, after the copies
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
     keep_f16_copies();
@@ -585,6 +585,7 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
         }
         if (profile_) FORGE_CUDA(cudaEventRecord(events_.back(), stream_));
     };
+    bool graph_timed = false;  // FORGE_CUDA_PROFILE=graph and this step replays a graph
     if (decode && profile_) {
         run_steps();
         FORGE_CUDA(cudaEventSynchronize(events_.back()));
@@ -606,9 +607,10 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
             FORGE_CUDA(cudaGraphInstantiate(&g, graph, 0));
             FORGE_CUDA(cudaGraphDestroy(graph));
         }
-        if (profile_graph_) FORGE_CUDA(cudaEventRecord(events_[0], stream_));
+        graph_timed = profile_graph_;
+        if (graph_timed) FORGE_CUDA(cudaEventRecord(events_[0], stream_));
         FORGE_CUDA(cudaGraphLaunch(g, stream_));
-        if (profile_graph_) FORGE_CUDA(cudaEventRecord(events_[1], stream_));
+        if (graph_timed) FORGE_CUDA(cudaEventRecord(events_[1], stream_));
     } else {
         run_steps();
     }
@@ -620,11 +622,10 @@ void CudaExecutor::run_staged(std::span<const int> head_rows, bool decode, bool 
         FORGE_CUDA(cudaMemcpyAsync(h_argmax_, d_argmax_, size_t(rows) * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream_));
     }
     if (n && copy_logits) FORGE_CUDA(cudaMemcpyAsync(h_logits_, buf(p_.logits), n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    const bool timed = profile_graph_ && decode && rows == T;
-    if (timed) FORGE_CUDA(cudaEventRecord(events_[2], stream_));
+    if (graph_timed) FORGE_CUDA(cudaEventRecord(events_[2], stream_));
     FORGE_CUDA(cudaStreamSynchronize(stream_));
     for (int r = 0; r < rows; ++r) argmax_[size_t(r)] = cuda::argmax_index(h_argmax_[r]);
-    if (timed) {
+    if (graph_timed) {
         float graph = 0, after = 0;
         FORGE_CUDA(cudaEventElapsedTime(&graph, events_[0], events_[1]));
         FORGE_CUDA(cudaEventElapsedTime(&after, events_[1], events_[2]));

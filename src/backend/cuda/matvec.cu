@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "util/error.h"
 
@@ -448,13 +450,26 @@ int blocks_per_sm_cap() {
     return cap;
 }
 
+// Blocks of `kernel` with `smem` bytes of shared memory that fit on one SM at once: asked of the
+// runtime once per pair and thread, not on every launch (steps outside a graph launch each
+// matvec again).
+template <class K>
+int blocks_that_fit(K kernel, size_t smem) {
+    thread_local std::vector<std::tuple<K, size_t, int>> known;
+    for (const auto& [k, bytes, fit] : known)
+        if (k == kernel && bytes == smem) return fit;
+    int fit = 1;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kQWarps * 32, smem), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    known.emplace_back(kernel, smem, fit);
+    return fit;
+}
+
 // A launch with more than the default 48 KiB of dynamic shared memory must be allowed it first.
 template <class K>
 void launch_staged(K kernel, int n_groups, size_t smem, cudaStream_t s, const Matvec& m, int T) {
     if (smem > 48 * 1024)
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "cudaFuncSetAttribute");
-    int fit = 1;
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kQWarps * 32, smem), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    const int fit = blocks_that_fit(kernel, smem);
     const int cap = blocks_per_sm_cap();
     const int grid = cap == 0 ? n_groups : std::min(n_groups, std::max(1, std::min(fit, cap)) * sm_count());
     launch_smem(kernel, dim3(grid), dim3(kQWarps * 32), smem, s, m, T, n_groups);
