@@ -7,7 +7,8 @@
 // Calls are replayed from a CUDA graph, as a decode step runs them (launch latency overlapped by
 // programmatic dependent launch), and cycle through enough copies of the weights (over 256 MiB)
 // that each call reads them from memory, not from the 50 MiB L2.
-// TILE=128|256 and SPLIT=1..8 in the environment pick matmul_mma's variant (cuda::MmaVariant).
+// TILE=128|256 and SPLIT=1..8 in the environment pick matmul_mma's variant (cuda::MmaVariant);
+// SHAPE=text times only the shapes whose name contains it (for a profiler run).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <fmt/core.h>
@@ -102,7 +103,9 @@ void run(int argc, char** argv) {
     fmt::print("{} weights; per call: matvec (T <= {}) or matmul_mma us, GB/s of weights, TFLOPS | cuBLAS on F16 us, GB/s\n\n",
                type == GgmlType::q8_0 ? "Q8_0" : "Q4_0", forge::cuda::kMaxMatvecRows);
     fmt::print("| shape | T | kernel | us | GB/s | TFLOPS | cuBLAS F16 us | GB/s |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
+    const char* only = std::getenv("SHAPE");
     for (const Shape& sh : shapes) {
+        if (only && std::string(sh.name).find(only) == std::string::npos) continue;
         const int k = sh.k, max_t = 64;
         const int qbytes = type == GgmlType::q8_0 ? 32 : 16;
         const uint64_t row_bytes = uint64_t(k / 32) * qbytes;

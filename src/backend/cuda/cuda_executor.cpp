@@ -100,7 +100,7 @@ private:
     bool begin_head(std::span<const int> inputs) override;
     void push(std::string label, Step run) { steps_.push_back({lowering_head_, std::move(label), std::move(run)}); }
     int64_t cols(int id) const { return p_.buffers[size_t(id)].cols; }
-    void gemm(const DeviceWeight& w, const float* x, float* y, int T);
+    void gemm(const DeviceWeight& w, const float* x, const __half* x16, float* y, int T, float beta);
     void keep_f16_copies();
     // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
     void stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks);
@@ -370,14 +370,15 @@ void CudaExecutor::keep_f16_copies() {
     }
 }
 
-// y [T, n_out] = x [T, k] W^T through cuBLAS: F32 weights in SGEMM, the rest as F16 (their copy,
-// or dequantised into the scratch matrix now) on tensor cores with F32 accumulation.
-void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) {
-    const float one = 1.0f, zero = 0.0f;
+// y [T, n_out] = x [T, k] W^T (+ y when beta is 1) through cuBLAS: F32 weights in SGEMM on x,
+// the rest as F16 (their copy, or dequantised into the scratch matrix now) on tensor cores with
+// F32 accumulation, on x16 (x as F16, converted once for all the parts of a matmul).
+void CudaExecutor::gemm(const DeviceWeight& w, const float* x, const __half* x16, float* y, int T, float beta) {
+    const float one = 1.0f;
     const int k = int(w.k), n = int(w.n_out);
     if (w.type == GgmlType::f32) {
         cublas_check(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, reinterpret_cast<const float*>(w.data), k, x, k,
-                                 &zero, y, n),
+                                 &beta, y, n),
                      "cublasSgemm");
         return;
     }
@@ -386,9 +387,8 @@ void CudaExecutor::gemm(const DeviceWeight& w, const float* x, float* y, int T) 
         cuda::dequantize_to_f16(w.type, w.data, w.row_bytes, w.scales, n, k, w16_, stream_);
         w16 = w16_;
     }
-    cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
-    cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16, CUDA_R_16F, k, x16_, CUDA_R_16F, k, &zero,
-                              y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+    cublas_check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, k, &one, w16, CUDA_R_16F, k, x16, CUDA_R_16F, k, &beta, y,
+                              CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                  "cublasGemmEx");
 }
 
@@ -413,7 +413,7 @@ void CudaExecutor::matmul(const MatmulCall& m) {
     for (const DeviceWeight* x : w) same_type &= x->type == w[0]->type;
     const bool accumulate = m.residual >= 0, geglu = m.glu == Glu::geglu;
     const bool glu_in_matvec = m.glu != Glu::none && same_type;
-    const int proj = parts[0].out;  // where the product goes before the folded add
+    const int proj = parts[0].out;  // the product's own buffer, named in the label (a folded add writes the residual)
     if (accumulate) parts[0].out = m.residual;
     const float* norm = m.norm ? small(m.norm, m.norm_offset) : nullptr;
     const int k = int(cols(m.in)), in = m.in;
@@ -456,18 +456,23 @@ void CudaExecutor::matmul(const MatmulCall& m) {
             cuda::matmul_mma(mv, T, xs_, stream_);
             return;
         }
+        // The input once for all parts: normalised straight to F16 where no part needs F32; a
+        // residual add is the GEMM's beta (the product lands on the residual, as the matvec's does).
+        bool any_f32 = false, all_f32 = true;
+        for (const DeviceWeight* x : w) any_f32 |= x->type == GgmlType::f32, all_f32 &= x->type == GgmlType::f32;
         const float* x = buf(in);
-        if (norm) {
+        if (norm && any_f32) {
             cuda::rmsnorm(x, norm, 0.0f, normed_, T, k, c.norm_eps, stream_);
             x = normed_;
         }
+        if (norm && !any_f32) cuda::rmsnorm_f16(x, norm, 0.0f, x16_, T, k, c.norm_eps, stream_);
+        else if (!all_f32) cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
         for (size_t p = 0; p < parts.size(); ++p) {
-            float* y = buf(accumulate ? proj : parts[p].out);
-            gemm(*w[p], x, y, T);
+            float* y = buf(parts[p].out);
+            gemm(*w[p], x, x16_, y, T, accumulate ? 1.0f : 0.0f);
             if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p]->n_out), stream_);
         }
         if (m.glu != Glu::none) (geglu ? cuda::geglu : cuda::swiglu)(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
-        if (accumulate) cuda::add(buf(parts[0].out), buf(proj), buf(parts[0].out), n, stream_);
     });
 }
 

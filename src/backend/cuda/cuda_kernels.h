@@ -74,6 +74,8 @@ void f32_to_f16(const float* x, __half* out, int64_t n, cudaStream_t s);
 
 // Row-wise norms over [rows, n] (n per group; in place allowed).
 void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s);
+// The same with F16 output (the input of a cuBLAS GEMM).
+void rmsnorm_f16(const float* x, const float* w, float offset, __half* out, int rows, int n, float eps, cudaStream_t s);
 void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s);
 
 // Where each row of a batch sits in the paged KV cache (device arrays): row t is position pos[t]

@@ -32,7 +32,7 @@ namespace cg = cooperative_groups;
 
 constexpr int kWarpsMma = 8;
 constexpr int kQuad = 128;          // k values per stage: 4 blocks of 32, one per lane of a quad
-constexpr int kXRowBytes = 288;     // one token's quad (256 bytes) + 32: conflict-free B loads
+constexpr int kXRowBytes = 272;     // one token's quad (256 bytes) + 16: conflict-free ldmatrix rows
 constexpr int kMaxCluster = 8;
 
 // The k order inside a block of 32 that the mma sees, as pairs of values (one half2 register):
@@ -46,7 +46,8 @@ __host__ __device__ constexpr int pair_value(int pair, int h) {
 }
 
 // x [T, k] (RMS-normalised when norm is set) -> out [T, kp] F16, kp = k rounded up to a quad,
-// zero past k; inside quad c at 16s + 4t + i: block 4c + t, pair 2s + i / 2, half i % 2.
+// zero past k. Inside quad c, k-step s holds two 8x8 ldmatrix pieces j = 0, 1: at 16s + 8j + 2t
+// + h, block 4c + t, pair 2s + j, half h (the B fragment registers b0, b1 of lane t).
 // Block (t, c) writes values [c, c + 1) * kStagePiece of row t (each finds the row's norm).
 constexpr int kStagePiece = 2048;
 __global__ void stage_input_kernel(const float* x, const float* norm, float norm_offset, float eps, int k, int kp, __half* out) {
@@ -67,21 +68,30 @@ __global__ void stage_input_kernel(const float* x, const float* norm, float norm
     }
     const int end = min(kp, int(blockIdx.y + 1) * kStagePiece);
     for (int o = int(blockIdx.y) * kStagePiece + threadIdx.x; o < end; o += blockDim.x) {
-        const int c = o / kQuad, r = o % kQuad, s = r / 16, lane_t = (r % 16) / 4, i = r % 4;
-        const int kk = 32 * (4 * c + lane_t) + pair_value(2 * s + i / 2, i % 2);
+        const int c = o / kQuad, r = o % kQuad, s = r / 16, j = (r % 16) / 8, lane_t = (r % 8) / 2, h = r % 2;
+        const int kk = 32 * (4 * c + lane_t) + pair_value(2 * s + j, h);
         float v = 0;
         if (kk < k) v = norm ? xr[kk] * (norm[kk] + norm_offset) * inv : xr[kk];
         out[int64_t(t) * kp + o] = __float2half(v);
     }
 }
 
-__device__ inline void cp_async16(void* dst, const void* src, bool valid) {
-    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+__device__ inline uint32_t shared_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ inline void cp_async16(uint32_t dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
 }
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N>
 __device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+// Two or four 8x8 F16 matrices from shared memory: lanes 0-7 give matrix 0's row addresses, 8-15
+// matrix 1's, and so on; each lane receives row lane / 4, values 2 (lane % 4) and the next.
+__device__ inline void ldsm_x2(uint32_t (&r)[2], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+}
+__device__ inline void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
 
 __device__ inline void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -122,6 +132,7 @@ struct Block<GgmlType::q8_0> {
     }
 };
 
+// A CTA of 8 warps, each owning MT 16-row m-tiles and all NT 8-token n-tiles: BM = 128 MT rows.
 template <int NT>
 __host__ __device__ constexpr int x_stage_bytes() { return 8 * NT * kXRowBytes; }
 template <GgmlType Ty, int MT>
@@ -136,10 +147,12 @@ __host__ __device__ constexpr int stages() {
 }
 template <GgmlType Ty, int MT, int NT>
 __host__ __device__ constexpr int ring_bytes() { return stages<Ty, MT, NT>() * (x_stage_bytes<NT>() + w_stage_bytes<Ty, MT>()); }
-template <int MT, int NT>
-__host__ __device__ constexpr int sums_bytes() { return 8 * NT * (kWarpsMma * 16 * MT + 4) * 4; }
+template <int BM, int NT>
+__host__ __device__ constexpr int sums_bytes() { return 8 * NT * (BM + 4) * 4; }
 template <GgmlType Ty, int MT, int NT>
-__host__ __device__ constexpr int smem_bytes() { return ring_bytes<Ty, MT, NT>() > sums_bytes<MT, NT>() ? ring_bytes<Ty, MT, NT>() : sums_bytes<MT, NT>(); }
+__host__ __device__ constexpr int smem_bytes() {
+    return ring_bytes<Ty, MT, NT>() > sums_bytes<kWarpsMma * 16 * MT, NT>() ? ring_bytes<Ty, MT, NT>() : sums_bytes<kWarpsMma * 16 * MT, NT>();
+}
 
 // Where the CTA's weight row `row` (0..BM) comes from: part p, row j; false past the parts.
 // With a GLU the first half of the rows are gate rows, the second half the up rows with the
@@ -164,9 +177,10 @@ __device__ inline MatvecPart part_of(const Matvec& m, int p) { return p == 0 ? m
 
 // xs: the staged input [T, kp]. Grid: (row tiles, k splits), clusters of (1, k splits).
 template <GgmlType Ty, int MT, int NT>
-__global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __half* xs, int T, int kp) {
+__global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Matvec m, const __half* xs, int T, int kp) {
     using B = Block<Ty>;
-    constexpr int BM = kWarpsMma * 16 * MT, TP = 8 * NT, kXs = x_stage_bytes<NT>(), kWs = w_stage_bytes<Ty, MT>();
+    constexpr int kThreads = kWarpsMma * 32, BM = kWarpsMma * 16 * MT, TP = 8 * NT;
+    constexpr int kXs = x_stage_bytes<NT>(), kSlot = kXs + w_stage_bytes<Ty, MT>();
     constexpr int kChunks = B::kBytes / 4;  // 16-byte pieces per row and quad
     constexpr int kStages = stages<Ty, MT, NT>();
     extern __shared__ __align__(16) uint8_t smem[];
@@ -176,36 +190,48 @@ __global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __h
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int nb = m.k / 32, nq = (nb + 3) / 4;
     const int q0 = rank * nq / n_split, q1 = (rank + 1) * nq / n_split;
+    const uint32_t ring = shared_addr(smem);
 
-    // Copying a quad in: every thread takes 16-byte pieces of the input's TP rows and the same
-    // kPer pieces of the weights' BM rows each time (rows past the parts and blocks past k are
-    // zero-filled), their sources found once.
-    constexpr int kPer = BM * kChunks / (kWarpsMma * 32);
+    // Copying a quad in: every thread takes the same 16-byte pieces of the input's TP rows and
+    // of the weights' BM rows each time (rows past T or the parts and blocks past k zero-filled),
+    // sources and destinations found once; a quad's are these plus q times a quad's bytes.
+    constexpr int kXPieces = TP * 16, kXPer = (kXPieces + kThreads - 1) / kThreads;
+    int xsrc[kXPer];  // offsets into xs (halves)
+    uint32_t xdst[kXPer];
+    bool xok[kXPer];
+#pragma unroll
+    for (int u = 0; u < kXPer; ++u) {
+        const int i = threadIdx.x + u * kThreads, tok = i / 16, c = i % 16;
+        xdst[u] = tok * kXRowBytes + c * 16;
+        xok[u] = tok < T;
+        xsrc[u] = (xok[u] ? tok : 0) * kp + c * 8;
+    }
+    constexpr int kPer = BM * kChunks / kThreads;
     const uint8_t* wsrc[kPer];
+    uint32_t wdst[kPer];
     int wblk[kPer];
 #pragma unroll
     for (int u = 0; u < kPer; ++u) {
-        const int i = threadIdx.x + u * kWarpsMma * 32, row = i / kChunks, c = i % kChunks;
+        const int i = threadIdx.x + u * kThreads, row = i / kChunks, c = i % kChunks;
         int p, j;
+        wdst[u] = kXs + row * B::kRowStride + c * 16;
         wsrc[u] = nullptr;
         wblk[u] = c * 16 / B::kBytes;
         if (cta_row<BM>(m, row, p, j)) {
             const MatvecPart a = part_of(m, p);
             wsrc[u] = a.w + uint64_t(j) * a.row_bytes + c * 16;
+        } else {
+            wblk[u] = nb;  // never valid
         }
     }
-    auto stage = [&](int q, int slot) {
-        uint8_t* xd = smem + slot * (kXs + kWs);
-        uint8_t* wd = xd + kXs;
-        for (int i = threadIdx.x; i < TP * 16; i += kWarpsMma * 32) {
-            const int tok = i / 16, c = i % 16;
-            cp_async16(xd + tok * kXRowBytes + c * 16, xs + int64_t(tok < T ? tok : 0) * kp + q * kQuad + c * 8, tok < T);
-        }
+    auto stage = [&](int q, uint32_t slot) {
+#pragma unroll
+        for (int u = 0; u < kXPer; ++u)
+            if (kXPieces % kThreads == 0 || threadIdx.x + u * kThreads < kXPieces) cp_async16(slot + xdst[u], xs + xsrc[u] + q * kQuad, xok[u]);
 #pragma unroll
         for (int u = 0; u < kPer; ++u) {
-            const int i = threadIdx.x + u * kWarpsMma * 32;
-            const bool ok = wsrc[u] && 4 * q + wblk[u] < nb;
-            cp_async16(wd + (i / kChunks) * B::kRowStride + (i % kChunks) * 16, ok ? wsrc[u] + uint64_t(q) * 4 * B::kBytes : reinterpret_cast<const uint8_t*>(xs), ok);
+            const bool ok = 4 * q + wblk[u] < nb;
+            cp_async16(slot + wdst[u], ok ? wsrc[u] + uint64_t(q) * 4 * B::kBytes : reinterpret_cast<const uint8_t*>(xs), ok);
         }
     };
     // This lane's scales for quad q: rows g and g + 8 of each of its m-tiles, block 4q + t.
@@ -228,29 +254,34 @@ __global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __h
                 d[mt][h] = __half2half2(__ushort_as_half(bits));
             }
     };
+    // ldmatrix rows of this lane: x4 reads n-tiles 2i and 2i + 1 (lanes 16-31 the second),
+    // pieces j = 0 and 1 (lanes 8-15 and 24-31); x2 one n-tile's two pieces.
+    const uint32_t x_lane = uint32_t(((lane & 7) + (NT > 1 ? 8 * (lane >> 4) : 0)) * kXRowBytes + 16 * ((lane >> 3) & 1));
 
     for (int s = 0; s < kStages - 1; ++s) {
-        if (q0 + s < q1) stage(q0 + s, s);
+        if (q0 + s < q1) stage(q0 + s, ring + uint32_t(s * kSlot));
         cp_async_commit();
     }
     __half2 d[MT][2], d_next[MT][2];
     load_scales(q0, d);
     float acc[MT][NT][4] = {};
+    int slot = 0;
     for (int q = q0; q < q1; ++q) {
         cp_async_wait<kStages - 2>();
         __syncthreads();  // quad q is in; every warp is done with the slot refilled next
-        const int slot = (q - q0) % kStages;
-        if (q + kStages - 1 < q1) stage(q + kStages - 1, (q - q0 + kStages - 1) % kStages);
+        const int refill = slot == 0 ? kStages - 1 : slot - 1;
+        if (q + kStages - 1 < q1) stage(q + kStages - 1, ring + uint32_t(refill * kSlot));
         cp_async_commit();
         load_scales(q + 1, d_next);
-        const uint8_t* xb = smem + slot * (kXs + kWs);
-        const uint8_t* wb = xb + kXs;
+        const uint32_t xb = ring + uint32_t(slot * kSlot) + x_lane;
+        const uint8_t* wb = smem + slot * kSlot + kXs;
         B w[MT][2];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const uint8_t* src = wb + (warp * 16 * MT + mt * 16 + g + 8 * h) * B::kRowStride + t * B::kBytes;
+#pragma unroll
                 for (int v = 0; v < B::kBytes / 16; ++v) {
                     const uint4 u = reinterpret_cast<const uint4*>(src)[v];
                     w[mt][h].q[4 * v] = u.x, w[mt][h].q[4 * v + 1] = u.y, w[mt][h].q[4 * v + 2] = u.z, w[mt][h].q[4 * v + 3] = u.w;
@@ -266,14 +297,27 @@ __global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __h
                 a[mt][2] = h2_bits(w[mt][0].pair(2 * s + 1, d[mt][0]));
                 a[mt][3] = h2_bits(w[mt][1].pair(2 * s + 1, d[mt][1]));
             }
+            if constexpr (NT == 1) {
+                uint32_t b[2];
+                ldsm_x2(b, xb + 32 * s);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                const uint2 b = reinterpret_cast<const uint2*>(xb + (nt * 8 + g) * kXRowBytes)[4 * s + t];
+                for (int mt = 0; mt < MT; ++mt) mma(acc[mt][0], a[mt], b[0], b[1]);
+            } else {
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt) mma(acc[mt][nt], a[mt], b.x, b.y);
+                for (int i = 0; i < NT / 2; ++i) {
+                    uint32_t b[4];
+                    ldsm_x4(b, xb + uint32_t(i * 16 * kXRowBytes + 32 * s));
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt) {
+                        mma(acc[mt][2 * i], a[mt], b[0], b[1]);
+                        mma(acc[mt][2 * i + 1], a[mt], b[2], b[3]);
+                    }
+                }
             }
         }
+#pragma unroll
         for (int mt = 0; mt < MT; ++mt) d[mt][0] = d_next[mt][0], d[mt][1] = d_next[mt][1];
+        slot = slot == kStages - 1 ? 0 : slot + 1;
     }
     cp_async_wait<0>();
     __syncthreads();  // the ring becomes the partial sums
@@ -296,7 +340,7 @@ __global__ void __launch_bounds__(kWarpsMma * 32) mma_kernel(Matvec m, const __h
     // Rank r adds up rows [r, r + 1) * rows / n_split of every CTA's sums, rank 0 first.
     const bool glu = m.swiglu || m.geglu;
     const int rows = glu ? BM / 2 : BM, per = rows / n_split, lo = rank * per;
-    for (int i = threadIdx.x; i < T * per; i += kWarpsMma * 32) {
+    for (int i = threadIdx.x; i < T * per; i += kThreads) {
         const int tok = i / per, row = lo + i % per;
         float v = 0, u = 0;
         for (int r = 0; r < n_split; ++r) {

@@ -27,14 +27,16 @@ __device__ float block_sum(float v) {
     return total;
 }
 
-__global__ void rmsnorm_kernel(const float* x, const float* w, float offset, float* out, int n, float eps) {
+// Out: float, or __half for a GEMM's input (one rounding from the F32 result).
+template <class Out>
+__global__ void rmsnorm_kernel(const float* x, const float* w, float offset, Out* out, int n, float eps) {
     pdl_begin();
     const float* xr = x + int64_t(blockIdx.x) * n;
-    float* o = out + int64_t(blockIdx.x) * n;
+    Out* o = out + int64_t(blockIdx.x) * n;
     float ss = 0;
     for (int i = threadIdx.x; i < n; i += kThreads) ss += xr[i] * xr[i];
     const float scale = rsqrtf(block_sum(ss) / float(n) + eps);
-    for (int i = threadIdx.x; i < n; i += kThreads) o[i] = xr[i] * scale * (w[i] + offset);
+    for (int i = threadIdx.x; i < n; i += kThreads) o[i] = Out(xr[i] * scale * (w[i] + offset));
 }
 
 __global__ void layernorm_kernel(const float* x, const float* w, const float* b, float* out, int n, float eps) {
@@ -156,7 +158,11 @@ void check(cudaError_t e, const char* what) {
 }
 
 void rmsnorm(const float* x, const float* w, float offset, float* out, int rows, int n, float eps, cudaStream_t s) {
-    launch(rmsnorm_kernel, dim3(rows), dim3(kThreads), s, x, w, offset, out, n, eps);
+    launch(rmsnorm_kernel<float>, dim3(rows), dim3(kThreads), s, x, w, offset, out, n, eps);
+}
+
+void rmsnorm_f16(const float* x, const float* w, float offset, __half* out, int rows, int n, float eps, cudaStream_t s) {
+    launch(rmsnorm_kernel<__half>, dim3(rows), dim3(kThreads), s, x, w, offset, out, n, eps);
 }
 
 void layernorm(const float* x, const float* w, const float* b, float* out, int rows, int n, float eps, cudaStream_t s) {
