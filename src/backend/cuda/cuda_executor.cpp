@@ -102,6 +102,7 @@ private:
     int64_t cols(int id) const { return p_.buffers[size_t(id)].cols; }
     void gemm(const DeviceWeight& w, const float* x, const __half* x16, float* y, int T, float beta);
     void keep_f16_copies();
+    void upload_gemm_batches();
     // Appends rows to the staged batch: tokens at positions pos.. of a sequence with this table.
     void stage(std::span<const int32_t> tokens, int64_t pos, std::span<const int32_t> blocks);
     // Runs the staged rows; the logits of head_rows (ascending) land in h_logits_ (unless
@@ -124,6 +125,15 @@ private:
     __half* x16_ = nullptr;            // [max_t, widest] activations as F16
     size_t w16_elems_ = 0;
     int64_t f16_copies_bytes_ = 0;
+    // Parts of one matmul with the same shape (gate and up; k and v) multiply in one batched
+    // cuBLAS call: its pointer table (weights' F16, x16_ each time, outputs) is filled in once
+    // the F16 copies exist.
+    struct GemmBatch {
+        std::vector<const DeviceWeight*> w;
+        std::vector<float*> y;
+        const void** table;  // device: [3][w.size()]
+    };
+    std::vector<GemmBatch> gemm_batches_;
     // Batches of up to this many rows use the matvec kernels, larger ones GEMMs. The matvec's
     // cost grows with the rows (it is issue-bound): with F16 copies of Q4_0/Q8_0 matrices a GEMM
     // wins from 5 rows on (H100, batched decode TG tok/s, matvec against GEMM: 1B Q4_0 at 2 / 4 /
@@ -249,6 +259,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
         for (auto& e : events_) FORGE_CUDA(cudaEventCreate(&e));
     }
     keep_f16_copies();
+    upload_gemm_batches();
     if (f16_copies_bytes_ > 0) matvec_rows_ = 4;
     if (const char* env = std::getenv("FORGE_CUDA_MATVEC_ROWS"); env && *env)
         matvec_rows_ = std::clamp(std::atoi(env), 0, cuda::kMaxMatvecRows);
@@ -370,6 +381,16 @@ void CudaExecutor::keep_f16_copies() {
     }
 }
 
+void CudaExecutor::upload_gemm_batches() {
+    for (const GemmBatch& b : gemm_batches_) {
+        std::vector<const void*> table;
+        for (const DeviceWeight* w : b.w) table.push_back(w->f16);
+        table.insert(table.end(), b.w.size(), x16_);
+        table.insert(table.end(), b.y.begin(), b.y.end());
+        FORGE_CUDA(cudaMemcpy(b.table, table.data(), table.size() * sizeof(void*), cudaMemcpyHostToDevice));
+    }
+}
+
 // y [T, n_out] = x [T, k] W^T (+ y when beta is 1) through cuBLAS: F32 weights in SGEMM on x,
 // the rest as F16 (their copy, or dequantised into the scratch matrix now) on tensor cores with
 // F32 accumulation, on x16 (x as F16, converted once for all the parts of a matmul).
@@ -439,6 +460,28 @@ void CudaExecutor::matmul(const MatmulCall& m) {
         mv.geglu = glu_in_matvec && geglu;
         return mv;
     };
+    // Runs of two or more parts of one shape, F16 or with F16 copies: [first, first + count) and
+    // their batch's pointer table (nullptr: one GEMM per part).
+    struct Run {
+        size_t first, count;
+        const void** table;
+    };
+    std::vector<Run> runs;
+    for (size_t p = 0; p < parts.size();) {
+        size_t count = 1;
+        while (p + count < parts.size() && w[p + count]->n_out == w[p]->n_out && w[p + count]->type != GgmlType::f32 &&
+               w[p]->type != GgmlType::f32)
+            ++count;
+        const void** table = nullptr;
+        if (count > 1 && !accumulate) {
+            table = static_cast<const void**>(mem_.alloc(3 * count * sizeof(void*)));
+            GemmBatch b{{w.begin() + ptrdiff_t(p), w.begin() + ptrdiff_t(p + count)}, {}, table};
+            for (size_t i = p; i < p + count; ++i) b.y.push_back(buf(parts[i].out));
+            gemm_batches_.push_back(std::move(b));
+        }
+        runs.push_back({p, count, table});
+        p += count;
+    }
     push(label, [=, this](int T) {
         const int64_t n = int64_t(T) * w[0]->n_out;
         if (T <= matvec_rows_) {
@@ -467,10 +510,22 @@ void CudaExecutor::matmul(const MatmulCall& m) {
         }
         if (norm && !any_f32) cuda::rmsnorm_f16(x, norm, 0.0f, x16_, T, k, c.norm_eps, stream_);
         else if (!all_f32) cuda::f32_to_f16(x, x16_, int64_t(T) * k, stream_);
-        for (size_t p = 0; p < parts.size(); ++p) {
-            float* y = buf(parts[p].out);
-            gemm(*w[p], x, x16_, y, T, accumulate ? 1.0f : 0.0f);
-            if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p]->n_out), stream_);
+        const float one = 1.0f, zero = 0.0f;
+        for (const Run& r : runs) {
+            bool batched = r.table;
+            for (size_t p = r.first; p < r.first + r.count; ++p) batched &= w[p]->f16 != nullptr;
+            if (batched) {
+                const int n_out = int(w[r.first]->n_out), cnt = int(r.count);
+                cublas_check(cublasGemmBatchedEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n_out, T, k, &one, r.table, CUDA_R_16F, k, r.table + cnt,
+                                                 CUDA_R_16F, k, &zero, const_cast<void**>(r.table + 2 * cnt), CUDA_R_32F, n_out, cnt,
+                                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                             "cublasGemmBatchedEx");
+            }
+            for (size_t p = r.first; p < r.first + r.count; ++p) {
+                float* y = buf(parts[p].out);
+                if (!batched) gemm(*w[p], x, x16_, y, T, accumulate ? 1.0f : 0.0f);
+                if (bias[p]) cuda::add_bias(y, bias[p], T, int(w[p]->n_out), stream_);
+            }
         }
         if (m.glu != Glu::none) (geglu ? cuda::geglu : cuda::swiglu)(buf(parts[0].out), buf(parts[1].out), buf(parts[0].out), n, stream_);
     });
