@@ -2,8 +2,9 @@
 // random data over a paged F16 cache whose block tables are shuffled: head sizes of every lane
 // grouping (8, 64, 128, 256, and 72/96 whose groups have idle lanes), one that is not a multiple
 // of 8 (the scalar kernel, past its 1024-position tile), GQA, a sliding window, soft-capping,
-// contexts from one position to 1500, blocks of 64 and 256 threads; and the decode form that
-// applies RoPE and writes the new row to the cache itself against rope_kv followed by attention.
+// contexts from one position to 1500, blocks of 64 and 256 threads, one or four query heads per
+// block; and the decode form that applies RoPE and writes the new row to the cache itself
+// against rope_kv followed by attention.
 // Reports "skipped" without a GPU.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -97,13 +98,15 @@ void check(const Case& c, unsigned seed) {
     cuda::Attention a{dq.as<float>(), dk.as<__half>(), dv.as<__half>(), dout.as<float>(), {dpos.as<int>(), dtable.as<int>(), dtables.as<int>()},
                       c.n_head, c.n_head_kv, hd, scale, c.softcap, c.window,
                       false, {}};
-    for (const int threads : {64, 256}) {
-        SCOPED_TRACE(std::to_string(threads) + " threads per block");
-        ASSERT_EQ(cudaMemset(dout.p, 0, dout.bytes), cudaSuccess);
-        cuda::attention(a, T, nullptr, threads);
-        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        EXPECT_LT(test::rel_l2(dout.read<float>(), want), 1e-5);
-    }
+    for (const int threads : {64, 256})
+        for (const int heads : {1, 4}) {
+            if (heads == 4 && (c.n_head / c.n_head_kv) % 4 != 0) continue;  // four query heads per block share a KV head
+            SCOPED_TRACE(std::to_string(threads) + " threads, " + std::to_string(heads) + " query heads per block");
+            ASSERT_EQ(cudaMemset(dout.p, 0, dout.bytes), cudaSuccess);
+            cuda::attention(a, T, nullptr, threads, heads);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            EXPECT_LT(test::rel_l2(dout.read<float>(), want), 1e-5);
+        }
 }
 
 TEST(CudaAttention, MatchesTheReference) {
@@ -149,7 +152,8 @@ TEST(CudaAttention, FusedRopeMatchesRopeThenAttention) {
         const DeviceBuffer dpos(pos), dtable(table), dtables(pages.tables), dcs(cos_sin);
         std::vector<std::vector<float>> out;
         std::vector<std::vector<__half>> k_after, v_after;
-        for (const bool fused : {false, true}) {
+        // Unfused and fused with one query head per block, then fused with four (GQA 4:1 here).
+        for (const auto& [fused, heads] : {std::pair{false, 1}, {true, 1}, {true, 4}}) {
             const DeviceBuffer dk(kc), dv(vc), dq(q), dkn(k), dvn(v), dout(std::vector<float>(q.size(), 0.0f));
             const cuda::KvPages pg{dpos.as<int>(), dtable.as<int>(), dtables.as<int>()};
             const cuda::RopeKv r{dq.as<float>(), dkn.as<float>(), dvn.as<float>(), dk.as<__half>(), dv.as<__half>(), pg, dcs.as<float2>(),
@@ -157,17 +161,21 @@ TEST(CudaAttention, FusedRopeMatchesRopeThenAttention) {
             const cuda::Attention a{dq.as<float>(), dk.as<__half>(), dv.as<__half>(), dout.as<float>(), pg, n_head, n_head_kv, hd, 0.125f,
                                     0.0f, 0, fused, r};
             if (!fused) cuda::rope_kv(r, T, nullptr);
-            cuda::attention(a, T, nullptr, threads);
+            cuda::attention(a, T, nullptr, threads, heads);
             ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
             out.push_back(dout.read<float>());
             k_after.push_back(dk.read<__half>());
             v_after.push_back(dv.read<__half>());
         }
-        // To the bit: a sequence's tokens must not depend on which of the two ran its step.
-        for (size_t i = 0; i < out[0].size(); ++i) ASSERT_EQ(out[1][i], out[0][i]) << "output value " << i;
-        for (size_t i = 0; i < cache; ++i) {
-            ASSERT_EQ(__half_as_ushort(k_after[1][i]), __half_as_ushort(k_after[0][i])) << "k cache value " << i;
-            ASSERT_EQ(__half_as_ushort(v_after[1][i]), __half_as_ushort(v_after[0][i])) << "v cache value " << i;
+        // To the bit: a sequence's tokens must not depend on which of them ran its step (the
+        // heads per block follow the batch's size).
+        for (size_t run = 1; run < out.size(); ++run) {
+            SCOPED_TRACE("run " + std::to_string(run));
+            for (size_t i = 0; i < out[0].size(); ++i) ASSERT_EQ(out[run][i], out[0][i]) << "output value " << i;
+            for (size_t i = 0; i < cache; ++i) {
+                ASSERT_EQ(__half_as_ushort(k_after[run][i]), __half_as_ushort(k_after[0][i])) << "k cache value " << i;
+                ASSERT_EQ(__half_as_ushort(v_after[run][i]), __half_as_ushort(v_after[0][i])) << "v cache value " << i;
+            }
         }
     }
 }

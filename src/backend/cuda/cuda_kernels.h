@@ -127,8 +127,9 @@ struct Attention {
     bool fused_rope;
     RopeKv rope;
 };
-// threads: per block, 64 or 256, or 0 to choose by the grid's size (tests pass each).
-void attention(const Attention& a, int T, cudaStream_t s, int threads = 0);
+// threads: per block, 64 or 256; heads: query heads per block, 1 or 4 (those of one KV group);
+// 0 to choose by the grid's size (tests pass each).
+void attention(const Attention& a, int T, cudaStream_t s, int threads = 0, int heads = 0);
 
 // Element-wise ops over n values.
 void add(const float* a, const float* b, float* out, int64_t n, cudaStream_t s);
