@@ -5,8 +5,9 @@
 // y [T, n] = x [T, k] . W^T as mma.sync m16n8k16 (F16 in, F32 sums) with the weights as the
 // 16-row A operand and the tokens as the 8-column B operand. A thread dequantises whole blocks of
 // 32 weights in registers; which weight goes to which k slot of the mma is free as long as the
-// input uses the same order, so stage_input_kernel writes x in that order (see pair_value) and
-// every load of either operand is one aligned 8- or 16-byte piece.
+// input uses the same order, so stage_input_kernel writes x in that order (see pair_value): a
+// lane's weights are one aligned 16-byte load per block, the input's fragments one ldmatrix per
+// two n-tiles.
 //
 // A CTA (8 warps) owns BM = 128 (or 256) weight rows and a share of k (down to an eighth, so
 // small matrices still fill the GPU): the CTAs of one k split form a thread-block cluster that
