@@ -54,14 +54,18 @@ __device__ float block_sum(float v, float* scratch) {
     return s;
 }
 
-// Query row t of head h into q[0, hd), rotated when the kernel applies RoPE (fused_rope); then
-// also the new k row (rotated) and v row of this token, as the cache holds them (F16 values),
-// into knew and vnew, and the first query head of each KV group writes them to the cache.
-__device__ void load_query(const Attention& a, int h, int t, int pos, const int* tab, float* q, float* knew, float* vnew) {
-    const int tid = threadIdx.x, hd = a.head_dim, kvh = h / (a.n_head / a.n_head_kv), kv_cols = a.n_head_kv * hd;
-    const float* qg = a.q + int64_t(t) * a.n_head * hd + h * hd;
+// Query rows t of heads h0 .. h0 + nq - 1 (consecutive heads of one KV group) into q[j * stride
+// + d], rotated when the kernel applies RoPE (fused_rope); then also, once, the new k row
+// (rotated) and v row of this token, as the cache holds them (F16 values), into knew and vnew,
+// and the block holding the first query head of each KV group writes them to the cache.
+__device__ void load_query(const Attention& a, int h0, int nq, int stride, int t, int pos, const int* tab, float* q, float* knew,
+                           float* vnew) {
+    const int tid = threadIdx.x, hd = a.head_dim, kvh = h0 / (a.n_head / a.n_head_kv), kv_cols = a.n_head_kv * hd;
     const int nt = blockDim.x;
-    for (int d = tid; d < hd; d += nt) q[d] = qg[d];
+    for (int j = 0; j < nq; ++j) {
+        const float* qg = a.q + int64_t(t) * a.n_head * hd + (h0 + j) * hd;
+        for (int d = tid; d < hd; d += nt) q[j * stride + d] = qg[d];
+    }
     if (a.fused_rope) {
         const RopeKv& r = a.rope;
         for (int e = tid; e < hd; e += nt) {
@@ -73,13 +77,13 @@ __device__ void load_query(const Attention& a, int h, int t, int pos, const int*
         for (int f = tid; f < half; f += nt) {
             const float2 cs = r.cos_sin[int64_t(pos) * half + f];
             const int i0 = r.neox ? f : 2 * f, i1 = r.neox ? f + half : 2 * f + 1;
-            rope_rotate(q[i0], q[i1], cs, r.mscale);
+            for (int j = 0; j < nq; ++j) rope_rotate(q[j * stride + i0], q[j * stride + i1], cs, r.mscale);
             rope_rotate(knew[i0], knew[i1], cs, r.mscale);
         }
         __syncthreads();
         for (int e = tid; e < hd; e += nt) {
             const __half kh = __float2half(knew[e]);
-            if (h % (a.n_head / a.n_head_kv) == 0) {
+            if (h0 % (a.n_head / a.n_head_kv) == 0) {
                 const int64_t slot = KvPages::slot(tab, pos);
                 r.k_cache[slot * kv_cols + kvh * hd + e] = kh;
                 r.v_cache[slot * kv_cols + kvh * hd + e] = __float2half(vnew[e]);
@@ -114,7 +118,7 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     const bool lane_on = 8 * c < hd;
     __shared__ float q[QB][8 * L], knew[8 * L], vnew[8 * L], group_max[QB][P], group_sum[QB][P];
     __shared__ float4 part[QB][P][2 * L];  // each group's p * v sums: lane c's eight values at [2c], [2c + 1]
-    for (int j = 0; j < QB; ++j) load_query(a, h0 + j, t, pos, tab, q[j], knew, vnew);
+    load_query(a, h0, QB, 8 * L, t, pos, tab, &q[0][0], knew, vnew);
     float qc[QB][8] = {};
     if (lane_on)
 #pragma unroll
@@ -160,7 +164,7 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
                 batch_max[j] = fmaxf(batch_max[j], s[j][b]);
             }
         }
-        if (batch_max[0] == -INFINITY) continue;  // the group is past the last position
+        if (batch_max[0] == -INFINITY) continue;  // the group is past the last position (for every head)
         float corr[QB];
 #pragma unroll
         for (int j = 0; j < QB; ++j) {
@@ -219,7 +223,7 @@ __global__ void __launch_bounds__(kThreads) attention_scalar(Attention a) {
     const int kv_cols = a.n_head_kv * hd, first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
     __shared__ float q[256], knew[256], vnew[256], score[kTile], scratch[kThreads / 32], part[kThreads];
     const int groups = max(1, kThreads / hd), d = tid % hd, g = tid / hd;
-    load_query(a, h, t, pos, tab, q, knew, vnew);
+    load_query(a, h, 1, 0, t, pos, tab, q, knew, vnew);
     const __half* kc = a.k_cache + kvh * hd;
     const __half* vc = a.v_cache + kvh * hd;
     float m = -INFINITY, l = 0, acc = 0;  // acc: value `tid` of the head (tid < hd)
