@@ -460,6 +460,8 @@ void CudaExecutor::matmul(const MatmulCall& m) {
         mv.geglu = glu_in_matvec && geglu;
         return mv;
     };
+    bool any_f32 = false, all_f32 = true;
+    for (const DeviceWeight* x : w) any_f32 |= x->type == GgmlType::f32, all_f32 &= x->type == GgmlType::f32;
     // Runs of two or more parts of one shape, F16 or with F16 copies: [first, first + count) and
     // their batch's pointer table (nullptr: one GEMM per part).
     struct Run {
@@ -501,8 +503,6 @@ void CudaExecutor::matmul(const MatmulCall& m) {
         }
         // The input once for all parts: normalised straight to F16 where no part needs F32; a
         // residual add is the GEMM's beta (the product lands on the residual, as the matvec's does).
-        bool any_f32 = false, all_f32 = true;
-        for (const DeviceWeight* x : w) any_f32 |= x->type == GgmlType::f32, all_f32 &= x->type == GgmlType::f32;
         const float* x = buf(in);
         if (norm && any_f32) {
             cuda::rmsnorm(x, norm, 0.0f, normed_, T, k, c.norm_eps, stream_);
