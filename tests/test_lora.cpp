@@ -197,10 +197,12 @@ void write_safetensors(const fs::path& path, const std::map<std::string, HfTenso
     }
     std::string h = header.dump();
     h.resize((h.size() + 7) / 8 * 8, ' ');
-    std::vector<uint8_t> out(8);
+    // The header's length (8 bytes, little-endian) then the header, written into a buffer sized
+    // for both at once (appending to an 8-byte vector trips GCC 12's -Warray-bounds).
     const uint64_t n = h.size();
+    std::vector<uint8_t> out(8 + h.size());
     std::memcpy(out.data(), &n, 8);
-    out.insert(out.end(), h.begin(), h.end());
+    std::memcpy(out.data() + 8, h.data(), h.size());
     for (const auto& [name, t] : ts) {
         const auto b = bytes_of(t.v);
         out.insert(out.end(), b.begin(), b.end());

@@ -40,7 +40,7 @@ void run(const RunArgs& a) {
         throw UsageError(fmt::format("the prompt is {} tokens but the context is {} (-c)", prompt.size(), n_ctx));
     auto ex = make_executor(src, a.engine, n_ctx);
     if (a.draft.empty()) return run_text(*ex, tok, prompt, a.text);
-    if (a.draft_n < 1) throw UsageError(fmt::format("--draft-n {}: expected 1 or more", a.draft_n));
+    check_draft_n(a.draft_n);
     if (a.draft == "ngram") {
         LookupDrafter lookup;
         return run_text(*ex, tok, prompt, a.text, &lookup, a.draft_n);

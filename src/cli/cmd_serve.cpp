@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <optional>
 
-#include <fmt/format.h>
-
 #include "cli/commands.h"
 #include "cli/engine_args.h"
 #include "cli/serve_model.h"
@@ -31,8 +29,7 @@ void serve_main(const ServeCommand& a) {
     const auto src = open_model(a.engine);
     const Tokenizer tok = Tokenizer::open(a.engine.model);
     const int64_t n_ctx = default_context(src, a.n_ctx);
-    if (!a.draft.empty() && a.serve.batching.draft_n < 1)
-        throw UsageError(fmt::format("--draft-n {}: expected 1 or more", a.serve.batching.draft_n));
+    if (!a.draft.empty()) check_draft_n(a.serve.batching.draft_n);
     const int64_t kv_blocks = a.serve.kv_blocks(n_ctx);
     auto ex = make_executor(src, a.engine, n_ctx, kv_blocks);
     // A draft model's cache mirrors the model's block for block (ModelStepDrafter).

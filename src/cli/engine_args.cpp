@@ -84,6 +84,10 @@ std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs
     return make_cuda_executor(lower(src, a, n_ctx), n_ctx, 0, kv_blocks);
 }
 
+void check_draft_n(int64_t n) {
+    if (n < 1) throw UsageError(fmt::format("--draft-n {}: expected 1 or more", n));
+}
+
 ModelSource open_draft_model(const std::string& path, const ModelSource& model) {
     ModelSource draft = ModelSource::open(path);
     if (draft.config().n_vocab != model.config().n_vocab)

@@ -37,6 +37,8 @@ inline ModelSource open_model(const EngineArgs& a) { return open_model(a.model, 
 // read through once first, with a progress bar, so the first token (CPU) or the upload (CUDA)
 // does not pay for page faults one at a time.
 std::unique_ptr<Executor> make_executor(const ModelSource& src, const EngineArgs& a, int64_t n_ctx, int64_t kv_blocks = 0);
+// --draft-n (guesses checked per pass of the model, with --draft): throws UsageError below 1.
+void check_draft_n(int64_t n);
 // A draft model for speculative decoding (--draft PATH); throws UsageError when its vocabulary
 // differs from the model's. Its executor (make_draft_executor) reads it: keep it alive as long.
 ModelSource open_draft_model(const std::string& path, const ModelSource& model);

@@ -8,12 +8,15 @@ int32_t argmax(std::span<const float> logits) {
     return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+size_t refeed_from(std::span<const int32_t> fed, std::span<const int32_t> tokens) {
+    const auto common = size_t(std::mismatch(fed.begin(), fed.end(), tokens.begin(), tokens.end()).first - fed.begin());
+    return std::min(common, tokens.size() - 1);
+}
+
 std::vector<int32_t> ModelDrafter::propose(std::span<const int32_t> history, int k) {
     k = int(std::min<int64_t>(k, ex_.n_ctx() - int64_t(history.size())));
     if (k <= 0 || history.empty()) return {};
-    // Re-feed from the first token that differs, and at least the last one (its logits are needed).
-    size_t common = size_t(std::mismatch(cached_.begin(), cached_.end(), history.begin(), history.end()).first - cached_.begin());
-    common = std::min(common, history.size() - 1);
+    const size_t common = refeed_from(cached_, history);
     cached_.assign(history.begin(), history.end());
     auto logits = ex_.forward(history.subspan(common), int64_t(common), false);
     std::vector<int32_t> out;

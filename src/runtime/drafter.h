@@ -47,4 +47,9 @@ private:
 // The index of the largest value (the first of equal ones, as greedy sampling picks).
 int32_t argmax(std::span<const float> logits);
 
+// A draft model's cache holds `fed`; to continue with `tokens` it is fed from the returned
+// position on: the first token that differs, and at least the last one (its logits give the
+// first guess). tokens must not be empty.
+size_t refeed_from(std::span<const int32_t> fed, std::span<const int32_t> tokens);
+
 }  // namespace forge

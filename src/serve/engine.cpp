@@ -50,7 +50,7 @@ TokenLogprob logprobs_of(std::span<const float> logits, int32_t token, int top) 
 Engine::Engine(Executor& ex, const Tokenizer& tok, const EngineConfig& c, StepDrafter* drafter)
     : ex_(ex), tok_(tok), c_(c), drafter_(drafter), pool_(ex.kv_blocks(), ex.kv_block_size()),
       sched_({std::min(c.max_batch_tokens, ex.max_batch_tokens()), c.max_seqs}, pool_), ends_(end_of_generation_tokens(tok)) {
-    if (drafter_ && c_.draft_n < 1) throw Error(fmt::format("--draft-n {}: expected 1 or more", c_.draft_n));
+    if (drafter_ && c_.draft_n < 1) throw Error(fmt::format("EngineConfig::draft_n {}: expected 1 or more", c_.draft_n));
     metrics_.update([&](MetricsSnapshot& s, auto&, auto&) { s.kv_blocks_total = pool_.n_blocks(); });
     thread_ = std::thread([this] { loop(); });
 }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/drafter.h"
 #include "util/error.h"
 
 namespace forge::serve {
@@ -70,8 +71,7 @@ std::vector<std::vector<int32_t>> ModelStepDrafter::propose(std::span<const Draf
         if (k[i] <= 0 || seqs[i].tokens.empty()) continue;
         const auto tokens = seqs[i].tokens;
         auto& fed = fed_[seqs[i].id];
-        const size_t common = std::min(size_t(std::mismatch(fed.begin(), fed.end(), tokens.begin(), tokens.end()).first - fed.begin()),
-                                       tokens.size() - 1);
+        const size_t common = refeed_from(fed, tokens);
         fed.assign(tokens.begin(), tokens.end());
         steps.push_back({tokens.subspan(common), int64_t(common), seqs[i].blocks, 1, true});
         who.push_back(i);
