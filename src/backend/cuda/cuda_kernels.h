@@ -54,8 +54,10 @@ bool mma_supported(const Matvec& m);
 // bench/bench_matmul.cpp, 2026-11-23): its fixed cost (two launches, the cluster's sums) is
 // 10-12 us and it reads Q4_0 at 0.3-1.8 TB/s (falling with T: it is bound by latency and its
 // dequantising, not by bandwidth), so it wins on large matrices at few rows: Q4_0 from 32M
-// weights at T <= 16, 100M at T <= 32 and 250M (the output heads) at T <= 64; Q8_0 from twice
-// those. Without F16 copies it always wins (the GEMM path would dequantise every call).
+// weights at T <= 16, 100M at T <= 32 and 250M (the output heads) at T <= 64; Q8_0 from 64M,
+// 100M and 500M (measured again 2026-11-23: 8B gate+up Q8_0 at T = 32 77 us against cuBLAS's 85,
+// down 57 against 45, the 1B head at T = 64 217 against 207). Without F16 copies it always wins
+// (the GEMM path would dequantise every call).
 bool mma_beats_f16_gemm(const Matvec& m, int T);
 int64_t mma_scratch_halves(int T, int k);
 // A variant to measure or test: tile 128 or 256 rows, split 1..8 CTAs over k (a power of two,

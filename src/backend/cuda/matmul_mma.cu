@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Ma
     constexpr int kChunks = B::kBytes / 4;  // 16-byte pieces per row and quad
     constexpr int kStages = stages<Ty, MT, NT>();
     extern __shared__ __align__(16) uint8_t smem[];
-    pdl_begin();
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     cg::cluster_group cluster = cg::this_cluster();
     const int n_split = int(cluster.num_blocks()), rank = int(cluster.block_rank());
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -225,16 +225,19 @@ __global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Ma
             wblk[u] = nb;  // never valid
         }
     }
-    auto stage = [&](int q, uint32_t slot) {
+    auto stage_x = [&](int q, uint32_t slot) {
 #pragma unroll
         for (int u = 0; u < kXPer; ++u)
             if (kXPieces % kThreads == 0 || threadIdx.x + u * kThreads < kXPieces) cp_async16(slot + xdst[u], xs + xsrc[u] + q * kQuad, xok[u]);
+    };
+    auto stage_w = [&](int q, uint32_t slot) {
 #pragma unroll
         for (int u = 0; u < kPer; ++u) {
             const bool ok = 4 * q + wblk[u] < nb;
             cp_async16(slot + wdst[u], ok ? wsrc[u] + uint64_t(q) * 4 * B::kBytes : reinterpret_cast<const uint8_t*>(xs), ok);
         }
     };
+    auto stage = [&](int q, uint32_t slot) { stage_x(q, slot), stage_w(q, slot); };
     // This lane's scales for quad q: rows g and g + 8 of each of its m-tiles, block 4q + t.
     const uint16_t* scale_row[MT][2];
 #pragma unroll
@@ -259,8 +262,13 @@ __global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Ma
     // pieces j = 0 and 1 (lanes 8-15 and 24-31); x2 one n-tile's two pieces.
     const uint32_t x_lane = uint32_t(((lane & 7) + (NT > 1 ? 8 * (lane >> 4) : 0)) * kXRowBytes + 16 * ((lane >> 3) & 1));
 
+    // The first stages' weights are on their way before the kernel waits for its predecessor
+    // (which stages the input; the weights never change), in the first copy group.
+    for (int s = 0; s < kStages - 1; ++s)
+        if (q0 + s < q1) stage_w(q0 + s, ring + uint32_t(s * kSlot));
+    asm volatile("griddepcontrol.wait;" ::: "memory");
     for (int s = 0; s < kStages - 1; ++s) {
-        if (q0 + s < q1) stage(q0 + s, ring + uint32_t(s * kSlot));
+        if (q0 + s < q1) stage_x(q0 + s, ring + uint32_t(s * kSlot));
         cp_async_commit();
     }
     __half2 d[MT][2], d_next[MT][2];
@@ -392,8 +400,9 @@ bool mma_supported(const Matvec& m) {
 bool mma_beats_f16_gemm(const Matvec& m, int T) {
     int64_t elements = 0;
     for (int p = 0; p < m.n_parts; ++p) elements += int64_t(m.part[p].n_out) * m.k;
-    const int64_t base = T <= 16 ? 32'000'000 : T <= 32 ? 100'000'000 : 250'000'000;
-    return elements >= (m.part[0].type == GgmlType::q8_0 ? 2 : 1) * base;
+    const bool q8 = m.part[0].type == GgmlType::q8_0;
+    const int64_t from = T <= 16 ? (q8 ? 64'000'000 : 32'000'000) : T <= 32 ? 100'000'000 : (q8 ? 500'000'000 : 250'000'000);
+    return elements >= from;
 }
 
 int64_t mma_scratch_halves(int T, int k) { return int64_t(T) * ((k + kQuad - 1) / kQuad * kQuad); }
