@@ -105,7 +105,16 @@ __device__ inline float soft_capped(const Attention& a, float dot) {
 // once per query head).
 template <int L, int NT, int QB>
 __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
-    pdl_begin();
+    // In a decode step every cached position but the newest was written by earlier steps (the
+    // positions and block tables too, copied in before the step), so blocks of 256 threads
+    // (single-sequence decode, small batches) fetch their first round of K/V rows before waiting
+    // for the predecessor and while they rotate q (H100 tg128 1B Q4_0 1695 -> 1737 tok/s, 8B
+    // Q4_0 446 -> 458). Blocks of 64 (large batches, prefill) wait first and fetch each round in
+    // the loop: the rows held across the loop there measured 11% slower at 64 sequences (8B Q4_0)
+    // and 7% in pp512 (2026-11-23).
+    constexpr bool kEarlyFetch = NT == 256;
+    if constexpr (kEarlyFetch) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    else pdl_begin();
     constexpr int P = NT / L;  // groups
     // Positions whose K and V rows a lane loads together: 8 in blocks of 256 threads (small grids,
     // single-sequence decode: a shorter chain of round trips; H100 tg 8B Q4_0 +2%, 1B +1%), 4 in
@@ -118,13 +127,16 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     const bool lane_on = 8 * c < hd;
     __shared__ float q[QB][8 * L], knew[8 * L], vnew[8 * L], group_max[QB][P], group_sum[QB][P];
     __shared__ float4 part[QB][P][2 * L];  // each group's p * v sums: lane c's eight values at [2c], [2c + 1]
-    load_query(a, h0, QB, 8 * L, t, pos, tab, &q[0][0], knew, vnew);
     float qc[QB][8] = {};
-    if (lane_on)
+    auto read_query = [&] {
+        load_query(a, h0, QB, 8 * L, t, pos, tab, &q[0][0], knew, vnew);
+        if (lane_on)
 #pragma unroll
-        for (int j = 0; j < QB; ++j)
+            for (int j = 0; j < QB; ++j)
 #pragma unroll
-            for (int e = 0; e < 8; ++e) qc[j][e] = q[j][8 * c + e];
+                for (int e = 0; e < 8; ++e) qc[j][e] = q[j][8 * c + e];
+    };
+    if constexpr (!kEarlyFetch) read_query();
     const __half* kc = a.k_cache + kvh * hd;
     const __half* vc = a.v_cache + kvh * hd;
     // The newest position's rows come from shared memory when this kernel wrote them (the cache
@@ -133,15 +145,28 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     auto piece = [&](const __half* cache, int i) {
         return reinterpret_cast<const uint4*>(cache + KvPages::slot(tab, i) * kv_cols)[c];
     };
+    // The K and V rows of the round starting at `base` (kBatch positions per group).
+    auto fetch = [&](int base, uint4 (&kr)[kBatch], uint4 (&vr)[kBatch]) {
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b)
+            if (const int i = base + b * P + grp; lane_on && i <= pos && !newest(i)) kr[b] = piece(kc, i), vr[b] = piece(vc, i);
+    };
+    const bool early = kEarlyFetch && a.fused_rope;
+    uint4 kr_held[kBatch], vr_held[kBatch];  // with kEarlyFetch, every round's rows (the first early)
+    if constexpr (kEarlyFetch) {
+        if (early) fetch(first, kr_held, vr_held);
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+        read_query();
+    }
     float m[QB], l[QB] = {}, acc[QB][8] = {};
 #pragma unroll
     for (int j = 0; j < QB; ++j) m[j] = -INFINITY;
     // The same trip count for every thread: the shuffles need whole warps.
     for (int base = first; base <= pos; base += P * kBatch) {
-        uint4 kr[kBatch], vr[kBatch];
-#pragma unroll
-        for (int b = 0; b < kBatch; ++b)
-            if (const int i = base + b * P + grp; lane_on && i <= pos && !newest(i)) kr[b] = piece(kc, i), vr[b] = piece(vc, i);
+        uint4 kr_round[kBatch], vr_round[kBatch];
+        uint4(&kr)[kBatch] = kEarlyFetch ? kr_held : kr_round;
+        uint4(&vr)[kBatch] = kEarlyFetch ? vr_held : vr_round;
+        if (base != first || !early) fetch(base, kr, vr);
         float s[QB][kBatch], batch_max[QB];
 #pragma unroll
         for (int j = 0; j < QB; ++j) batch_max[j] = -INFINITY;
