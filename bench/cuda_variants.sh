@@ -8,6 +8,13 @@
 #   bash bench/cuda_variants.sh batched   forge batched-bench 8B Q4_0: the default (matmul_mma or
 #                                         cuBLAS by mma_beats_f16_gemm), then matmul_mma wherever
 #                                         it can run (FORGE_CUDA_MMA=1)
+#   AB_PATCH=F bash bench/cuda_variants.sh ab
+#                                         a change against what it replaces in one lease: the
+#                                         tree as it is, with patch F reversed, then as it is
+#                                         again (bench_matmul 8B shapes, forge bench tg128 and
+#                                         pp512, batched-bench at 64 sequences; 8B Q4_0); F from
+#                                         e.g. git diff main HEAD -- src > ab.patch (untracked,
+#                                         so it travels), after `check` has built the tree
 # Several stages in one call: bash bench/cuda_variants.sh check matmul
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +51,19 @@ for stage in "$@"; do
         echo "== batched-bench 8B Q4_0, $cfg"
         env $cfg $b/forge batched-bench -m "$f" --npp 128 --ntg 128 --npl 8,32,64 --device cuda 2>&1 | grep '^| *[0-9]'
       done
+      ;;
+    ab)
+      f=$(model llama-3-8b Q4_0)
+      run_ab() {
+        echo "== $1"
+        SHAPE=8B $b/bench_matmul Q4_0 16 32 64 | grep '^| 8B'
+        $b/forge bench -m "$f" -p 512 -n 128 -r 3 --device cuda 2>/dev/null | grep -E "pp512|tg128" | cut -d'|' -f6-8
+        $b/forge batched-bench -m "$f" --npp 128 --ntg 128 --npl 64 --device cuda 2>&1 | grep '^| *[0-9]'
+      }
+      rebuild() { ninja -C build/cuda -j"$(nproc)" bin/forge bin/bench_matmul >/dev/null 2>&1 || { echo "build failed"; exit 1; }; }
+      run_ab "as it is"
+      patch -R -p1 < "$AB_PATCH" >/dev/null && rebuild && run_ab "with $AB_PATCH reversed"
+      patch -p1 < "$AB_PATCH" >/dev/null && rebuild && run_ab "as it is, again"
       ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
