@@ -69,11 +69,11 @@ GgufValue read_array(ByteReader& r, const std::string& key, int depth) {
             r.fail(fmt::format("{} holds a bool that is neither 0 nor 1", field));
     } else if (v.elem_type == GgufValueType::string) {
         check_count(r, v.count, 8, field);
-        v.strings.reserve(v.count);
+        v.strings.reserve(size_t(v.count));  // check_count bounds it by the bytes left
         for (uint64_t i = 0; i < v.count; ++i) v.strings.push_back(read_string(r, field));
     } else {
         check_count(r, v.count, 12, field);  // each nested array: u32 type + u64 count
-        v.arrays.reserve(v.count);
+        v.arrays.reserve(size_t(v.count));
         for (uint64_t i = 0; i < v.count; ++i) v.arrays.push_back(read_array(r, key, depth + 1));
     }
     return v;
@@ -153,7 +153,7 @@ GgufFile GgufFile::parse(std::span<const uint8_t> bytes, const std::string& name
         f.alignment_ = a->uint;
     }
 
-    f.tensors_.reserve(n_tensors);
+    f.tensors_.reserve(size_t(n_tensors));  // check_count bounds it by the bytes left
     std::unordered_map<std::string, size_t> seen;
     for (uint64_t i = 0; i < n_tensors; ++i) {
         GgufTensorInfo t;

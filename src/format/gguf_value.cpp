@@ -121,8 +121,8 @@ std::string GgufValue::to_string(size_t max_items) const {
     const uint64_t shown = std::min<uint64_t>(count, max_items);
     for (uint64_t i = 0; i < shown; ++i) {
         if (i) out += ", ";
-        if (elem_type == GgufValueType::string) out += fmt::format("\"{}\"", strings[i]);
-        else if (elem_type == GgufValueType::array) out += arrays[i].to_string(max_items);
+        if (elem_type == GgufValueType::string) out += fmt::format("\"{}\"", strings[size_t(i)]);
+        else if (elem_type == GgufValueType::array) out += arrays[size_t(i)].to_string(max_items);
         else if (elem_type == GgufValueType::f32 || elem_type == GgufValueType::f64)
             out += fmt::format("{}", array_real(i));
         else out += fmt::format("{}", array_int(i));

@@ -17,7 +17,7 @@ std::vector<std::string> RegexSplitter::split(std::string_view text) const {
         std::vector<std::string> next;
         for (const auto& piece : pieces) {
             size_t last_end = 0;
-            for (const auto [ms, me] : engine.matches(piece)) {
+            for (const auto& [ms, me] : engine.matches(piece)) {
                 if (ms > last_end) next.emplace_back(piece, last_end, ms - last_end);
                 next.emplace_back(piece, ms, me - ms);
                 last_end = me;

@@ -35,8 +35,8 @@ public:
     }
 
     std::span<const uint8_t> read_bytes(uint64_t n, std::string_view field) {
-        need(n, field);
-        auto s = bytes_.subspan(pos_, size_t(n));
+        need(n, field);  // so both fit size_t (wasm32): they are within bytes_.size()
+        auto s = bytes_.subspan(size_t(pos_), size_t(n));
         pos_ += n;
         return s;
     }

@@ -2,6 +2,7 @@
 // in a GGUF or safetensors header goes through these before it is used.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -17,6 +18,13 @@ inline std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
     uint64_t r;
     if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
     return r;
+}
+
+// `n` as a size_t; nullopt where size_t is narrower (wasm32) and `n` does not fit.
+inline std::optional<size_t> checked_size(uint64_t n) {
+    if constexpr (sizeof(size_t) < sizeof(uint64_t))
+        if (n > uint64_t(SIZE_MAX)) return std::nullopt;
+    return size_t(n);
 }
 
 // Rounds `x` up to a multiple of `align` (a power of two); nullopt on overflow.

@@ -13,6 +13,7 @@
 #include "format/dequantize.h"
 #include "format/quantize.h"
 #include "plan/emit.h"
+#include "util/checked.h"
 #include "util/error.h"
 
 namespace forge {
@@ -35,7 +36,11 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
     for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
     cache_row_bytes_ = ggml_row_bytes(cache_type, c.n_embd_kv());
     cache_layer_bytes_ = uint64_t(kv_blocks_ * kKvBlockSize) * cache_row_bytes_;
-    k_cache_.assign(size_t(c.n_layer) * cache_layer_bytes_, 0);
+    const auto cache_bytes = checked_size(uint64_t(c.n_layer) * cache_layer_bytes_);
+    if (!cache_bytes)
+        throw Error(fmt::format("a KV cache of {} bytes each for K and V does not fit this machine's address space (-c to shorten it)",
+                                uint64_t(c.n_layer) * cache_layer_bytes_));
+    k_cache_.assign(*cache_bytes, 0);
     v_cache_.assign(k_cache_.size(), 0);
     buf_.resize(p_.buffers.size());
     op_seconds_.assign(p_.ops.size(), 0.0);
@@ -178,7 +183,7 @@ void CpuExecutor::matmul(const MatmulCall& m) {
         if (f == cpu::ActFormat::f32) return reinterpret_cast<const uint8_t*>(x);
         std::vector<uint8_t>& q = f == cpu::ActFormat::q8 ? act_q8_ : act_q8k_;
         const uint64_t row = cpu::act_row_bytes(f, k);
-        q.resize(size_t(T) * row);
+        q.resize(size_t(uint64_t(T) * row));  // a few rows of activations
         pool_->run(T, [&](int64_t b, int64_t e) {
             for (int64_t r = b; r < e; ++r) {
                 if (f == cpu::ActFormat::q8)
