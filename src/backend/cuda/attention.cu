@@ -102,18 +102,14 @@ __device__ inline float soft_capped(const Attention& a, float dot) {
 // L: lanes per position, a power of two >= head_dim / 8 (lanes c >= head_dim / 8 idle). NT:
 // threads per block (see attention()). QB: query heads per block, consecutive heads of one KV
 // group, so each K/V row read serves QB scores (GQA: the rows are read once per block instead of
-// once per query head).
-template <int L, int NT, int QB>
+// once per query head). Early: see attention().
+template <int L, int NT, int QB, bool Early>
 __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     // In a decode step every cached position but the newest was written by earlier steps (the
-    // positions and block tables too, copied in before the step), so blocks of 256 threads
-    // (single-sequence decode, small batches) fetch their first round of K/V rows before waiting
-    // for the predecessor and while they rotate q (H100 tg128 1B Q4_0 1695 -> 1737 tok/s, 8B
-    // Q4_0 446 -> 458). Blocks of 64 (large batches, prefill) wait first and fetch each round in
-    // the loop: the rows held across the loop there measured 11% slower at 64 sequences (8B Q4_0)
-    // and 7% in pp512 (2026-11-23).
-    constexpr bool kEarlyFetch = NT == 256;
-    if constexpr (kEarlyFetch) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    // positions and block tables too, copied in before the step), so Early kernels fetch their
+    // first round of K/V rows before waiting for the predecessor and while they rotate q, and
+    // then hold each round's rows across the loop.
+    if constexpr (Early) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     else pdl_begin();
     constexpr int P = NT / L;  // groups
     // Positions whose K and V rows a lane loads together: 8 in blocks of 256 threads (small grids,
@@ -136,7 +132,7 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
 #pragma unroll
                 for (int e = 0; e < 8; ++e) qc[j][e] = q[j][8 * c + e];
     };
-    if constexpr (!kEarlyFetch) read_query();
+    if constexpr (!Early) read_query();
     const __half* kc = a.k_cache + kvh * hd;
     const __half* vc = a.v_cache + kvh * hd;
     // The newest position's rows come from shared memory when this kernel wrote them (the cache
@@ -151,9 +147,11 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
         for (int b = 0; b < kBatch; ++b)
             if (const int i = base + b * P + grp; lane_on && i <= pos && !newest(i)) kr[b] = piece(kc, i), vr[b] = piece(vc, i);
     };
-    const bool early = kEarlyFetch && a.fused_rope;
-    uint4 kr_held[kBatch], vr_held[kBatch];  // with kEarlyFetch, every round's rows (the first early)
-    if constexpr (kEarlyFetch) {
+    // With Early, every round's rows (the first fetched early in decode steps, which is where
+    // Early kernels are launched).
+    const bool early = Early && a.fused_rope;
+    uint4 kr_held[kBatch], vr_held[kBatch];
+    if constexpr (Early) {
         if (early) fetch(first, kr_held, vr_held);
         asm volatile("griddepcontrol.wait;" ::: "memory");
         read_query();
@@ -164,8 +162,8 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     // The same trip count for every thread: the shuffles need whole warps.
     for (int base = first; base <= pos; base += P * kBatch) {
         uint4 kr_round[kBatch], vr_round[kBatch];
-        uint4(&kr)[kBatch] = kEarlyFetch ? kr_held : kr_round;
-        uint4(&vr)[kBatch] = kEarlyFetch ? vr_held : vr_round;
+        uint4(&kr)[kBatch] = Early ? kr_held : kr_round;
+        uint4(&vr)[kBatch] = Early ? vr_held : vr_round;
         if (base != first || !early) fetch(base, kr, vr);
         float s[QB][kBatch], batch_max[QB];
 #pragma unroll
@@ -290,16 +288,16 @@ __global__ void __launch_bounds__(kThreads) attention_scalar(Attention a) {
     if (tid < hd) a.out[int64_t(t) * a.n_head * hd + h * hd + tid] = acc / l;
 }
 
-template <int NT, int QB>
+template <int NT, int QB, bool Early>
 void launch_groups(const Attention& a, int T, cudaStream_t s) {
     const dim3 grid(a.n_head / QB, T), block(NT);
     const int pieces = a.head_dim / 8;  // 16-byte pieces per row
-    if (pieces == 1) launch(attention_groups<1, NT, QB>, grid, block, s, a);
-    else if (pieces == 2) launch(attention_groups<2, NT, QB>, grid, block, s, a);
-    else if (pieces <= 4) launch(attention_groups<4, NT, QB>, grid, block, s, a);
-    else if (pieces <= 8) launch(attention_groups<8, NT, QB>, grid, block, s, a);
-    else if (pieces <= 16) launch(attention_groups<16, NT, QB>, grid, block, s, a);
-    else launch(attention_groups<32, NT, QB>, grid, block, s, a);
+    if (pieces == 1) launch(attention_groups<1, NT, QB, Early>, grid, block, s, a);
+    else if (pieces == 2) launch(attention_groups<2, NT, QB, Early>, grid, block, s, a);
+    else if (pieces <= 4) launch(attention_groups<4, NT, QB, Early>, grid, block, s, a);
+    else if (pieces <= 8) launch(attention_groups<8, NT, QB, Early>, grid, block, s, a);
+    else if (pieces <= 16) launch(attention_groups<16, NT, QB, Early>, grid, block, s, a);
+    else launch(attention_groups<32, NT, QB, Early>, grid, block, s, a);
 }
 
 }  // namespace
@@ -321,10 +319,15 @@ void attention(const Attention& a, int T, cudaStream_t s, int threads, int heads
     // 78.9k; at 8 sequences (256 blocks) 64 threads lose 7%.
     if (threads == 0) threads = a.n_head / heads * T >= 4 * sm_count() ? 64 : 256;
     if (threads != 64 && threads != 256) throw Error("attention: " + std::to_string(threads) + " threads per block (64 or 256)");
-    if (threads == 64 && heads == 1) launch_groups<64, 1>(a, T, s);
-    else if (threads == 64) launch_groups<64, 4>(a, T, s);
-    else if (heads == 1) launch_groups<256, 1>(a, T, s);
-    else launch_groups<256, 4>(a, T, s);
+    // Decode steps in 256-thread blocks (one sequence, small batches) fetch K/V early (H100 tg128
+    // 1B Q4_0 1695 -> 1737 tok/s, 8B Q4_0 446 -> 458); in 64-thread blocks holding the rows
+    // across the loop measured 11% slower at 64 sequences (8B Q4_0) and 7% in pp512 (2026-11-23).
+    if (threads == 64 && heads == 1) launch_groups<64, 1, false>(a, T, s);
+    else if (threads == 64) launch_groups<64, 4, false>(a, T, s);
+    else if (heads == 1 && a.fused_rope) launch_groups<256, 1, true>(a, T, s);
+    else if (heads == 1) launch_groups<256, 1, false>(a, T, s);
+    else if (a.fused_rope) launch_groups<256, 4, true>(a, T, s);
+    else launch_groups<256, 4, false>(a, T, s);
 }
 
 }  // namespace forge::cuda
