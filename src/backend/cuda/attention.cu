@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     // positions and block tables too, copied in before the step), so Early kernels fetch their
     // first round of K/V rows before waiting for the predecessor and while they rotate q, and
     // then hold each round's rows across the loop.
-    if constexpr (Early) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    if constexpr (Early) pdl_launch_dependents();
     else pdl_begin();
     constexpr int P = NT / L;  // groups
     // Positions whose K and V rows a lane loads together: 8 in blocks of 256 threads (small grids,
@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(NT) attention_groups(Attention a) {
     uint4 kr_held[kBatch], vr_held[kBatch];
     if constexpr (Early) {
         if (early) fetch(first, kr_held, vr_held);
-        asm volatile("griddepcontrol.wait;" ::: "memory");
+        pdl_wait();
         read_query();
     }
     float m[QB], l[QB] = {}, acc[QB][8] = {};

@@ -16,10 +16,14 @@ namespace forge::cuda {
 // Programmatic dependent launch (Hopper): every kernel is launched allowed to start while the
 // previous one finishes, lets its own successor launch at once, and waits for its predecessor's
 // results before touching global memory. What overlaps is launch latency and block scheduling,
-// which in a decode step of ~180 small kernels is most of the gap between them.
+// which in a decode step of ~180 small kernels is most of the gap between them. A kernel whose
+// first loads do not depend on its predecessor (weights, earlier steps' cache) issues them
+// between the two halves.
+__device__ inline void pdl_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ inline void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ inline void pdl_begin() {
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    pdl_launch_dependents();
+    pdl_wait();
 }
 
 // With `smem` bytes of dynamic shared memory and, when cluster is not (0, 0, 0), in thread-block

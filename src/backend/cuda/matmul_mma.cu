@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Ma
     constexpr int kChunks = B::kBytes / 4;  // 16-byte pieces per row and quad
     constexpr int kStages = stages<Ty, MT, NT>();
     extern __shared__ __align__(16) uint8_t smem[];
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    pdl_launch_dependents();
     cg::cluster_group cluster = cg::this_cluster();
     const int n_split = int(cluster.num_blocks()), rank = int(cluster.block_rank());
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kWarpsMma * 32, MT == 1 ? 2 : 1) mma_kernel(Ma
     // (which stages the input; the weights never change), in the first copy group.
     for (int s = 0; s < kStages - 1; ++s)
         if (q0 + s < q1) stage_w(q0 + s, ring + uint32_t(s * kSlot));
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    pdl_wait();
     for (int s = 0; s < kStages - 1; ++s) {
         if (q0 + s < q1) stage_x(q0 + s, ring + uint32_t(s * kSlot));
         cp_async_commit();

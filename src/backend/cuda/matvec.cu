@@ -370,7 +370,7 @@ __global__ void __launch_bounds__(kQWarps * 32) matvec_one(Matvec m, int n_rows,
     int group = blockIdx.x;
     locate(group);
     fetch(lane);
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    pdl_wait();
     // Input row t staged at byte t * Stage::bytes(k).
     auto staged = [&](int t) {
         return typename B::Stage(reinterpret_cast<uint8_t*>(smem) + size_t(t) * B::Stage::bytes(m.k), m.k);
