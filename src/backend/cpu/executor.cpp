@@ -36,11 +36,12 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
     for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
     cache_row_bytes_ = ggml_row_bytes(cache_type, c.n_embd_kv());
     cache_layer_bytes_ = uint64_t(kv_blocks_ * kKvBlockSize) * cache_row_bytes_;
-    const auto cache_bytes = checked_size(uint64_t(c.n_layer) * cache_layer_bytes_);
-    if (!cache_bytes)
+    const uint64_t cache_bytes = uint64_t(c.n_layer) * cache_layer_bytes_;
+    const auto cache_size = checked_size(cache_bytes);
+    if (!cache_size)
         throw Error(fmt::format("a KV cache of {} bytes each for K and V does not fit this machine's address space (-c to shorten it)",
-                                uint64_t(c.n_layer) * cache_layer_bytes_));
-    k_cache_.assign(*cache_bytes, 0);
+                                cache_bytes));
+    k_cache_.assign(*cache_size, 0);
     v_cache_.assign(k_cache_.size(), 0);
     buf_.resize(p_.buffers.size());
     op_seconds_.assign(p_.ops.size(), 0.0);
