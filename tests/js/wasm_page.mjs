@@ -24,7 +24,13 @@ export function serveDir(dir) {
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
     url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((r) => server.close(r)),
+    // close() alone waits for every open connection to end, and Chromium may hold one the page
+    // opened speculatively and never sent a request on (so it is not idle and never times out):
+    // the test's after hook then hangs until ctest kills it. Closing them all ends it at once.
+    close: () => new Promise((r) => {
+      server.close(r);
+      server.closeAllConnections();
+    }),
   })));
 }
 

@@ -24,21 +24,29 @@ after(async () => {
   await browser?.close();
 });
 
+// A page the suite closes in its after hook, before its server.
+async function newPage(ctx) {
+  const page = await browser.newPage();
+  ctx.pages.push(page);
+  return page;
+}
+
 // Compiles `model` for the browser into a temporary folder and serves it for the tests in fn.
 function pageSuite(name, model, goldenPath, tokenizer, fn) {
   describe(name, { skip: !existsSync(model) && `skipped: ${model} not found` }, () => {
     const dir = mkdtempSync(join(tmpdir(), "forge-wasm-"));
-    const ctx = { dir, golden: JSON.parse(readFileSync(goldenPath, "utf8")) };
+    const ctx = { dir, golden: JSON.parse(readFileSync(goldenPath, "utf8")), pages: [] };
     before(async () => {
       const r = spawnSync(FORGE_BIN, ["compile", "-m", model, "-o", dir, "--target", "wasm", "-c", "512"], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       for (const f of ["forge.js", "forge.wasm", "index.html", "weights.bin", tokenizer, "forge.json"])
         assert.ok(existsSync(join(dir, f)), `${f} in the folder`);
       ctx.server = await serveDir(dir);
-      ctx.page = await browser.newPage();
+      ctx.page = await newPage(ctx);
       ctx.page.on("pageerror", (e) => console.error("page error:", e.message));
     });
     after(async () => {
+      for (const page of ctx.pages) await page.close();
       await ctx.server?.close();
       rmSync(dir, { recursive: true, force: true });
     });
@@ -62,7 +70,7 @@ pageSuite("stories260K", MODEL, join(dirname(MODEL), "golden_greedy.json"), "tok
   });
 
   test("the generic kernel table gives the same greedy ids", async () => {
-    const page = await browser.newPage();
+    const page = await newPage(ctx);
     const c = ctx.golden.cases[1];
     const r = await generateInPage(page, ctx.server.url + "/?isa=generic", { prompt: c.prompt_text, n_predict: c.n_new });
     assert.match(await page.textContent("#meta"), /kernels generic/);
@@ -71,7 +79,7 @@ pageSuite("stories260K", MODEL, join(dirname(MODEL), "golden_greedy.json"), "tok
 
   test("a missing weights file is an error in the page, not a hang", async () => {
     rmSync(join(ctx.dir, "weights.bin"));
-    const page = await browser.newPage();
+    const page = await newPage(ctx);
     await page.goto(ctx.server.url + "/");
     await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("error"), null, { timeout: 30000 });
     assert.match(await page.textContent("#status"), /weights\.bin: HTTP 404/);
