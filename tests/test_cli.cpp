@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -128,7 +129,29 @@ TEST(Cli, BadInputIsAOneLineError) {
                            "expected TOKEN_ID+BIAS");
         expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " --chat",
                            "has no chat template");
+        // A context past memory is refused before any of it is allocated (-c 1e11 once zero-filled
+        // memory until the OOM killer came).
+        expect_clean_error("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " -c 2000000000",
+                           "GiB of memory (-c to shorten it)");
+        // Past int32 positions or negative: CLI11's usage error.
+        for (const char* c : {"100000000000", "-5"}) {
+            const auto r = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") + " -c " + c);
+            EXPECT_NE(r.code, 0) << r.out;
+            EXPECT_NE(r.out.find(fmt::format("--ctx-size: Value {} not in range 0 to 2147483647", c)), std::string::npos) << r.out;
+        }
     }
+}
+
+TEST(Cli, RunWithNMinusOneFillsTheContext) {
+    FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+    const auto r = forge("run -m " + q(test::shared_dir() / "models/stories260K/stories260K.gguf") +
+                         " -p 'Once upon a time' -c 32 -n -1 --ignore-eos -t 1 -ngl 0");
+    ASSERT_EQ(r.code, 0) << r.out;
+    int prompt = 0, generated = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + r.out.find("prompt: "), "prompt: %d tokens", &prompt), 1) << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + r.out.find("generation: "), "generation: %d tokens", &generated), 1) << r.out;
+    // Positions 0..31 hold the prompt and all but the last generated token.
+    EXPECT_EQ(prompt + generated, 33) << r.out;
 }
 
 TEST(Cli, RunStopsAtAStopString) {

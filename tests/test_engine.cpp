@@ -1,6 +1,7 @@
 // The whole model against independent references: greedy generation from the prompts in
 // golden_greedy.json reproduces their ids exactly (stories260K GGUF, TinyStories-656K safetensors).
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -94,6 +95,26 @@ TEST(Engine, KvCacheTypeMustFitTheModel) {
     const auto src = ModelSource::open((test::shared_dir() / "models/stories260K/stories260K.gguf").string());
     const Program program = build_program(src.config(), bind_weights(src));
     EXPECT_THROW(CpuExecutor(program, 8, GgmlType::q4_k), Error);  // unsupported cache type
+}
+
+TEST(Engine, ContextPastPositionsOrMemoryIsAnError) {
+    FORGE_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+    const auto src = ModelSource::open((test::shared_dir() / "models/stories260K/stories260K.gguf").string());
+    const Program program = build_program(src.config(), bind_weights(src));
+    const int64_t int32_max = std::numeric_limits<int32_t>::max();
+    const auto expect_error = [&](int64_t n_ctx, GgmlType cache, int64_t kv_blocks, const std::string& needle) {
+        try {
+            CpuExecutor(program, n_ctx, cache, 1, kv_blocks);
+            ADD_FAILURE() << "no error for a context of " << n_ctx << " and " << kv_blocks << " blocks";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+        }
+    };
+    expect_error(0, GgmlType::f16, 0, "must be positive");
+    expect_error(int32_max + 1, GgmlType::f16, 0, "past the 2147483647 positions");
+    expect_error(64, GgmlType::f16, int32_max + 1, "past the 2147483647 that block tables index");
+    // 5 layers x 2^31 positions x 32 floats: 2.5 TiB of K and V, refused before any is allocated.
+    expect_error(int32_max, GgmlType::f32, 0, "GiB of memory (-c to shorten it)");
 }
 
 TEST(Engine, PositionsBeyondContextAreAnError) {

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_args.h"
+#include "cli/run_text.h"
 #include "cli/sampling_args.h"
 #include "runtime/chat_template.h"
 #include "runtime/generate.h"
@@ -57,7 +58,7 @@ void chat(const ChatArgs& a) {
         while (keep < cached.size() && keep + 1 < all.size() && cached[keep] == all[keep]) ++keep;
         int64_t pos = int64_t(keep);
         std::string reply;
-        const GenerateOptions opts{a.n_predict, a.sampling.stop, false};
+        const GenerateOptions opts{max_new_tokens(a.n_predict, n_ctx), a.sampling.stop, false};
         const auto r = generate(*ex, tok, sampler, std::span<const int32_t>(all).subspan(keep), pos, opts, [&](std::string_view s) {
             reply += s;
             fmt::print("{}", s);
@@ -80,8 +81,8 @@ void add_chat(CLI::App& app) {
     auto a = std::make_shared<ChatArgs>();
     add_engine_args(cmd, a->engine);
     cmd->add_option("--system", a->system, "System prompt");
-    cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens per reply")->capture_default_str();
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
+    add_n_predict_option(cmd, a->n_predict, "Most tokens per reply");
+    add_ctx_option(cmd, a->n_ctx, "Context size");
     add_sampling_args(cmd, a->sampling);
     cmd->callback([a] { chat(*a); });
 }

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/engine_args.h"
 #include "cli/progress_bar.h"
+#include "cli/run_text.h"
 #include "compile/codegen.h"
 #include "compile/weights_file.h"
 #include "format/gguf.h"
@@ -172,10 +173,10 @@ void add_compile(CLI::App& app) {
     cmd->add_option("-o,--output", a->out, "Folder for the sources, the build and the binary")->required();
     cmd->add_option("--target", a->target, "cpu, cuda or wasm (a page for the browser: forge.js, forge.wasm, index.html)")->capture_default_str();
     cmd->add_option("--name", a->name, "The binary's name (default: the model file's)");
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "The largest context the binary runs (default: the model's, at most 4096)");
+    add_ctx_option(cmd, a->n_ctx, "The largest context the binary runs");
     cmd->add_flag("--run", a->run, "Then export the weights into the folder and generate from -p");
     cmd->add_option("-p,--prompt", a->prompt, "--run: prompt")->capture_default_str();
-    cmd->add_option("-n,--n-predict", a->n_predict, "--run: tokens to generate")->capture_default_str();
+    add_n_predict_option(cmd, a->n_predict, "--run: tokens to generate");
     add_lora_option(cmd, a->loras);
     cmd->callback([a] { compile(*a); });
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -31,7 +32,9 @@ void add_perplexity(CLI::App& app) {
     auto a = std::make_shared<A>();
     add_engine_args(cmd, a->engine);
     cmd->add_option("-f,--file", a->file, "Text file")->required();
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk")->capture_default_str();
+    cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t(1), int64_t(std::numeric_limits<int32_t>::max())));
     cmd->callback([a] {
         std::ifstream in(a->file, std::ios::binary);
         if (!in) throw Error(fmt::format("{}: cannot open", a->file));

@@ -1,6 +1,8 @@
 // forge run -m MODEL -p TEXT [-n N] [-c CTX] [-t THREADS] [sampling flags] [--chat]
 //           [--draft MODEL|ngram [--draft-n K]]
 // Generates text, printing it as it is produced, then prompt and generation speed.
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -19,6 +21,11 @@ GgmlType parse_cache_type(const std::string& name) {
 
 int64_t default_context(const ModelSource& src, int64_t requested) {
     return requested > 0 ? requested : std::min<int64_t>(src.config().n_ctx_train, 4096);
+}
+
+void add_ctx_option(CLI::App* cmd, int64_t& n_ctx, const std::string& what) {
+    cmd->add_option("-c,--ctx-size", n_ctx, what + " (0, the default: the model's, at most 4096)")
+        ->check(CLI::Range(int64_t(0), int64_t(std::numeric_limits<int32_t>::max())));
 }
 
 namespace {
@@ -58,7 +65,7 @@ void add_run(CLI::App& app) {
     auto a = std::make_shared<RunArgs>();
     add_engine_args(cmd, a->engine);
     cmd->add_option("-p,--prompt", a->text.prompt, "Prompt")->capture_default_str();
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
+    add_ctx_option(cmd, a->n_ctx, "Context size");
     add_text_args(cmd, a->text);
     cmd->add_option("--draft", a->draft,
                     "Speculative decoding: a draft model with the same tokenizer, or 'ngram' for prompt lookup");
@@ -74,7 +81,7 @@ void add_speculative(CLI::App& app) {
     cmd->get_option("--model")->required(false);
     cmd->add_option("--target-model", a->engine.model, "The model (as -m)");
     cmd->add_option("-p,--prompt", a->text.prompt, "Prompt")->capture_default_str();
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "Context size (default: the model's, at most 4096)");
+    add_ctx_option(cmd, a->n_ctx, "Context size");
     add_text_args(cmd, a->text);
     cmd->add_option("--draft,--draft-model,--md", a->draft, "A draft model with the same tokenizer, or 'ngram' for prompt lookup")
         ->required();

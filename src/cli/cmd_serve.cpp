@@ -52,7 +52,7 @@ void add_serve(CLI::App& app) {
     auto a = std::make_shared<ServeCommand>();
     auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching and a paged KV cache");
     add_engine_args(cmd, a->engine);
-    cmd->add_option("-c,--ctx-size", a->n_ctx, "Context per sequence (default: the model's, at most 4096)");
+    add_ctx_option(cmd, a->n_ctx, "Context per sequence");
     add_serve_args(cmd, a->serve);
     cmd->add_option("--draft", a->draft,
                     "Speculative decoding of every request: a draft model with the same tokenizer, or 'ngram' for prompt lookup");

@@ -30,7 +30,6 @@ void warm(const ModelSource& src) {
 
 // The steps every device shares: check the flags, lower the model, read its weights in.
 Program lower(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
-    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     Program program = build_program(src.config(), bind_weights(src), {n_ctx, !a.no_fuse});
     warm(src);
     return program;
@@ -38,9 +37,15 @@ Program lower(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
 
 }  // namespace
 
+void add_threads_option(CLI::App* cmd, int& threads) {
+    cmd->add_option("-t,--threads", threads, "CPU threads (0: one per hardware thread)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 512));
+}
+
 void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("-m,--model", a.model, "GGUF file or Hugging Face directory")->required();
-    cmd->add_option("-t,--threads", a.threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
+    add_threads_option(cmd, a.threads);
     cmd->add_option("--cache-type", a.cache_type, "KV cache type: f16, f32 or q8_0")->capture_default_str();
     cmd->add_flag("--no-fuse", a.no_fuse, "Run the Program without the fusion passes");
     cmd->add_option("--device", a.device, "cpu, cuda or auto (CUDA when a GPU is present)")->capture_default_str();

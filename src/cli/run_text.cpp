@@ -1,6 +1,7 @@
 #include "cli/run_text.h"
 
 #include <cstdio>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,8 +12,14 @@
 
 namespace forge::cli {
 
+void add_n_predict_option(CLI::App* cmd, int& n_predict, const std::string& what) {
+    cmd->add_option("-n,--n-predict", n_predict, what + " (-1: until an end token or the end of the context)")
+        ->capture_default_str()
+        ->check(CLI::Range(-1, std::numeric_limits<int>::max()));
+}
+
 void add_text_args(CLI::App* cmd, TextArgs& a) {
-    cmd->add_option("-n,--n-predict", a.n_predict, "Tokens to generate")->capture_default_str();
+    add_n_predict_option(cmd, a.n_predict, "Tokens to generate");
     cmd->add_flag("--chat", a.chat, "Wrap the prompt as a user message in the model's chat template");
     add_sampling_args(cmd, a.sampling);
 }
@@ -35,7 +42,7 @@ void run_text(Executor& ex, const Tokenizer& tok, std::span<const int32_t> promp
     if (!a.chat) fmt::print("{}", a.prompt);
     std::fflush(stdout);
     int64_t pos = 0;
-    const GenerateOptions opts{a.n_predict, a.sampling.stop, a.sampling.ignore_eos, drafter, draft_n};
+    const GenerateOptions opts{max_new_tokens(a.n_predict, ex.n_ctx()), a.sampling.stop, a.sampling.ignore_eos, drafter, draft_n};
     const auto r = generate(ex, tok, sampler, prompt, pos, opts, [](std::string_view s) {
         fmt::print("{}", s);
         std::fflush(stdout);

@@ -17,12 +17,16 @@ namespace forge::cli {
 struct TextArgs {
     SamplingArgs sampling;
     std::string prompt = "Once upon a time";
-    int n_predict = 128;
+    int n_predict = 128;  // -1 (llama.cpp's): until an end token or the end of the context
     bool chat = false;
 };
 
 // Registers -n, --chat and the sampling flags (the prompt is each command's own).
 void add_text_args(CLI::App* cmd, TextArgs& a);
+// Adds -n,--n-predict, -1 or more.
+void add_n_predict_option(CLI::App* cmd, int& n_predict, const std::string& what);
+// GenerateOptions::max_tokens for -n: n_predict, or with -1 as many as the context holds.
+inline int64_t max_new_tokens(int n_predict, int64_t n_ctx) { return n_predict < 0 ? n_ctx : n_predict; }
 
 // The prompt's tokens: with --chat, wrapped as a user message in the chat template found at
 // template_source (a GGUF, tokenizer.json's folder or a Hugging Face directory).

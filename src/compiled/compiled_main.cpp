@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/app_main.h"
+#include "cli/engine_args.h"
 #include "cli/run_text.h"
 #include "cli/serve_model.h"
 #include "compile/weights_file.h"
@@ -25,10 +26,7 @@ struct Args {
 
 void run(const Args& a, const CompiledModel& m, const CompiledExecutorFactory& make) {
     if (a.serve) cli::check_serve_args(a.server);
-    if (a.threads < 0) throw UsageError(fmt::format("-t {}: expected 0 or more threads", a.threads));
     const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : m.n_ctx;
-    if (n_ctx > m.n_ctx)
-        throw UsageError(fmt::format("-c {}: this binary was compiled for contexts up to {} (forge compile -c)", n_ctx, m.n_ctx));
     const WeightsFile weights(a.weights);
     check_compiled_weights(m, weights.tensors(), a.weights);
     std::vector<const TensorRef*> w;
@@ -58,8 +56,9 @@ int compiled_main(int argc, char** argv, const CompiledModel& m, const CompiledE
     app.add_option("weights", a->weights, "The weights file (forge export-weights)")->required();
     app.add_option("tokenizer", a->tokenizer, "The model's GGUF, a tokenizer.json or a Hugging Face directory")->required();
     app.add_option("prompt", a->text.prompt, "Prompt")->capture_default_str();
-    app.add_option("-c,--ctx-size", a->n_ctx, fmt::format("Context size (at most the compiled {})", m.n_ctx));
-    app.add_option("-t,--threads", a->threads, "CPU threads (0: one per hardware thread)")->capture_default_str();
+    app.add_option("-c,--ctx-size", a->n_ctx, fmt::format("Context size (0, the default: {}, the most this binary was compiled for)", m.n_ctx))
+        ->check(CLI::Range(int64_t(0), m.n_ctx));
+    cli::add_threads_option(&app, a->threads);
     cli::add_text_args(&app, a->text);
     app.add_flag("--serve", a->serve, "Serve the OpenAI API instead of generating once");
     cli::add_serve_args(&app, a->server);

@@ -15,6 +15,7 @@
 #include "plan/emit.h"
 #include "util/checked.h"
 #include "util/error.h"
+#include "util/system_memory.h"
 
 namespace forge {
 
@@ -22,25 +23,24 @@ CpuExecutor::CpuExecutor(Program program, int64_t n_ctx, GgmlType cache_type, in
                          CompiledForward compiled)
     : p_(std::move(program)), kn_(cpu::kernels()), pool_(std::make_unique<ThreadPool>(n_threads)), n_ctx_(n_ctx),
       kv_blocks_(kv_blocks), compiled_(compiled), cache_type_(cache_type) {
-    if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
+    own_blocks_ = own_block_table(n_ctx, kKvBlockSize, kv_blocks_);
     const ModelConfig& c = p_.config;
     if (cache_type != GgmlType::f16 && cache_type != GgmlType::f32 && cache_type != GgmlType::q8_0)
         throw Error(fmt::format("KV cache type {} is not supported (f16, f32, q8_0)", ggml_type_name(cache_type)));
     if (c.n_embd_kv() % ggml_type_info(cache_type).block_size != 0)
         throw Error(fmt::format("KV cache type {} needs rows that are multiples of {}; this model's are {}",
                                 ggml_type_name(cache_type), ggml_type_info(cache_type).block_size, c.n_embd_kv()));
-    const int64_t own = (n_ctx + kKvBlockSize - 1) / kKvBlockSize;
-    if (kv_blocks_ == 0) kv_blocks_ = own;
-    if (kv_blocks_ < own)
-        throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks_, kKvBlockSize, n_ctx));
-    for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
     cache_row_bytes_ = ggml_row_bytes(cache_type, c.n_embd_kv());
     cache_layer_bytes_ = uint64_t(kv_blocks_ * kKvBlockSize) * cache_row_bytes_;
     const uint64_t cache_bytes = uint64_t(c.n_layer) * cache_layer_bytes_;
+    // K and V are zero-filled here: one past memory (or, on wasm32, past the address space) is
+    // refused now, not met by the OOM killer halfway through.
     const auto cache_size = checked_size(cache_bytes);
-    if (!cache_size)
-        throw Error(fmt::format("a KV cache of {} bytes each for K and V does not fit this machine's address space (-c to shorten it)",
-                                cache_bytes));
+    const uint64_t memory = physical_memory_bytes();
+    if (!cache_size || (memory > 0 && cache_bytes > memory / 2))
+        throw Error(fmt::format("a KV cache of {:.2f} GiB (K and V, {} positions) does not fit this machine's {:.2f} GiB of memory "
+                                "(-c to shorten it)", 2.0 * double(cache_bytes) / double(1ull << 30), kv_blocks_ * kKvBlockSize,
+                                double(memory) / double(1ull << 30)));
     k_cache_.assign(*cache_size, 0);
     v_cache_.assign(k_cache_.size(), 0);
     buf_.resize(p_.buffers.size());

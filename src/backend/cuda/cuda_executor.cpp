@@ -188,12 +188,7 @@ private:
 
 CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t kv_blocks, CompiledForward compiled)
     : p_(std::move(program)), n_ctx_(n_ctx), kv_blocks_(kv_blocks) {
-    if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
-    const int64_t own = (n_ctx + kKvBlockSize - 1) / kKvBlockSize;
-    if (kv_blocks_ == 0) kv_blocks_ = own;
-    if (kv_blocks_ < own)
-        throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks_, kKvBlockSize, n_ctx));
-    for (int32_t b = 0; b < int32_t(own); ++b) own_blocks_.push_back(b);
+    own_blocks_ = own_block_table(n_ctx, kKvBlockSize, kv_blocks_);
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
         cudaGetLastError();
@@ -220,7 +215,7 @@ CudaExecutor::CudaExecutor(Program program, int64_t n_ctx, int device, int64_t k
     k_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     v_cache_ = static_cast<__half*>(mem_.alloc(cache * sizeof(__half)));
     // Room for max_t_ sequences' full tables: a batch has at most one sequence per row.
-    table_cap_ = max_t_ * own;
+    table_cap_ = max_t_ * int64_t(own_blocks_.size());
     const size_t staged = size_t(3 * max_t_ + table_cap_);
     d_staged_ = static_cast<int*>(mem_.alloc(staged * sizeof(int)));
     FORGE_CUDA(cudaMallocHost(&h_staged_, staged * sizeof(int)));
