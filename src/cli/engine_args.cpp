@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_executor.h"
 #include "backend/cuda/device_info.h"
 #include "cli/progress_bar.h"
+#include "cli/run_text.h"
 #include "model/lora.h"
 #include "model/weights.h"
 #include "plan/program.h"
@@ -36,12 +37,6 @@ Program lower(const ModelSource& src, const EngineArgs& a, int64_t n_ctx) {
 }
 
 }  // namespace
-
-void add_threads_option(CLI::App* cmd, int& threads) {
-    cmd->add_option("-t,--threads", threads, "CPU threads (0: one per hardware thread)")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 512));
-}
 
 void add_engine_args(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("-m,--model", a.model, "GGUF file or Hugging Face directory")->required();

@@ -25,9 +25,6 @@ struct EngineArgs {
 
 // Registers -m/--model (required), -t/--threads, --cache-type, --no-fuse, --device, -ngl and --lora.
 void add_engine_args(CLI::App* cmd, EngineArgs& a);
-// Registers -t,--threads: 0 (one per hardware thread) to 512 (as ggml allows; a thousand-fold typo
-// would otherwise start that many threads).
-void add_threads_option(CLI::App* cmd, int& threads);
 // Registers --lora ADAPTER[:SCALE] (repeatable) alone, for commands without the engine flags.
 void add_lora_option(CLI::App* cmd, std::vector<std::string>& loras);
 

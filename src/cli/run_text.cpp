@@ -12,6 +12,12 @@
 
 namespace forge::cli {
 
+void add_threads_option(CLI::App* cmd, int& threads) {
+    cmd->add_option("-t,--threads", threads, "CPU threads (0: one per hardware thread)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 512));
+}
+
 void add_n_predict_option(CLI::App* cmd, int& n_predict, const std::string& what) {
     cmd->add_option("-n,--n-predict", n_predict, what + " (-1: until an end token or the end of the context)")
         ->capture_default_str()

@@ -1,6 +1,6 @@
 // Prompt in, text out: what `forge run` and a compiled model's binary do once their executor
 // exists. The prompt (optionally wrapped in the chat template) is printed, then the generated
-// text as it comes, then prompt and generation speed on stderr.
+// text as it comes, then prompt and generation speed on stderr. Also the flags both parse (-t, -n).
 #pragma once
 
 #include <string>
@@ -23,6 +23,9 @@ struct TextArgs {
 
 // Registers -n, --chat and the sampling flags (the prompt is each command's own).
 void add_text_args(CLI::App* cmd, TextArgs& a);
+// Adds -t,--threads: 0 (one per hardware thread) to 512 (as ggml allows; a thousand-fold typo
+// would otherwise start that many threads).
+void add_threads_option(CLI::App* cmd, int& threads);
 // Adds -n,--n-predict, -1 or more.
 void add_n_predict_option(CLI::App* cmd, int& n_predict, const std::string& what);
 // GenerateOptions::max_tokens for -n: n_predict, or with -1 as many as the context holds.

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "cli/app_main.h"
-#include "cli/engine_args.h"
 #include "cli/run_text.h"
 #include "cli/serve_model.h"
 #include "compile/weights_file.h"
