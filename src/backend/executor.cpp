@@ -1,6 +1,5 @@
 #include "backend/executor.h"
 
-#include <limits>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -27,14 +26,15 @@ void Executor::check_steps(std::span<const SeqStep> seqs) const {
 }
 
 std::vector<int32_t> Executor::own_block_table(int64_t n_ctx, int64_t block_size, int64_t& kv_blocks) {
-    constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
     if (n_ctx <= 0) throw Error(fmt::format("context size must be positive, got {}", n_ctx));
-    if (n_ctx > kMax) throw Error(fmt::format("a context of {} tokens is past the {} positions forge indexes (-c)", n_ctx, kMax));
+    if (n_ctx > kMaxContext)
+        throw Error(fmt::format("a context of {} tokens is past the {} positions forge indexes (-c)", n_ctx, kMaxContext));
     const int64_t own = (n_ctx + block_size - 1) / block_size;
     if (kv_blocks == 0) kv_blocks = own;
     if (kv_blocks < own)
         throw Error(fmt::format("a KV cache of {} blocks of {} cannot hold one sequence of {} tokens", kv_blocks, block_size, n_ctx));
-    if (kv_blocks > kMax) throw Error(fmt::format("a KV cache of {} blocks is past the {} that block tables index", kv_blocks, kMax));
+    if (kv_blocks > kMaxContext)
+        throw Error(fmt::format("a KV cache of {} blocks is past the {} that block tables index", kv_blocks, kMaxContext));
     std::vector<int32_t> table(static_cast<size_t>(own));
     std::iota(table.begin(), table.end(), 0);
     return table;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ struct SeqStep {
 class Executor {
 public:
     virtual ~Executor() = default;
+
+    // The longest context either executor takes: positions and block ids are int32 in the kernels
+    // and block tables.
+    static constexpr int64_t kMaxContext = std::numeric_limits<int32_t>::max();
 
     // Runs `tokens` at positions pos.. pos+T-1 (T = tokens.size()), appending their K/V to the
     // cache. Returns the logits, [T, n_vocab], or only the last token's [1, n_vocab] when
@@ -64,8 +69,7 @@ protected:
     // forge::Error.
     void check_steps(std::span<const SeqStep> seqs) const;
     // forward()'s block table, 0, 1, 2, ..., for a context of n_ctx, once the context is checked:
-    // positive, positions and block ids within int32 (the kernels' and block tables' index type),
-    // and no more than kv_blocks blocks of block_size hold (kv_blocks 0: just enough, and set to
+    // positive, positions and block ids within kMaxContext, and no more than kv_blocks blocks of block_size hold (kv_blocks 0: just enough, and set to
     // that count). Throws forge::Error.
     static std::vector<int32_t> own_block_table(int64_t n_ctx, int64_t block_size, int64_t& kv_blocks);
 };

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <limits>
 #include <numeric>
 #include <random>
 
@@ -34,7 +33,7 @@ void add_perplexity(CLI::App& app) {
     cmd->add_option("-f,--file", a->file, "Text file")->required();
     cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk")
         ->capture_default_str()
-        ->check(CLI::Range(int64_t(1), int64_t(std::numeric_limits<int32_t>::max())));
+        ->check(CLI::Range(int64_t(1), Executor::kMaxContext));
     cmd->callback([a] {
         std::ifstream in(a->file, std::ios::binary);
         if (!in) throw Error(fmt::format("{}: cannot open", a->file));

@@ -1,10 +1,9 @@
 // forge run -m MODEL -p TEXT [-n N] [-c CTX] [-t THREADS] [sampling flags] [--chat]
 //           [--draft MODEL|ngram [--draft-n K]]
 // Generates text, printing it as it is produced, then prompt and generation speed.
-#include <limits>
-
 #include <fmt/format.h>
 
+#include "backend/executor.h"
 #include "cli/commands.h"
 #include "cli/engine_args.h"
 #include "cli/run_text.h"
@@ -25,7 +24,7 @@ int64_t default_context(const ModelSource& src, int64_t requested) {
 
 void add_ctx_option(CLI::App* cmd, int64_t& n_ctx, const std::string& what) {
     cmd->add_option("-c,--ctx-size", n_ctx, what + " (0, the default: the model's, at most 4096)")
-        ->check(CLI::Range(int64_t(0), int64_t(std::numeric_limits<int32_t>::max())));
+        ->check(CLI::Range(int64_t(0), Executor::kMaxContext));
 }
 
 namespace {

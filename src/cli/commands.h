@@ -19,7 +19,7 @@ GgmlType parse_cache_type(const std::string& name);
 
 // -c: the requested context, or the model's trained one capped at 4096.
 int64_t default_context(const ModelSource& src, int64_t requested);
-// Adds -c,--ctx-size: 0 (the default) for default_context's choice, or up to int32 positions.
+// Adds -c,--ctx-size: 0 (the default) for default_context's choice, or up to Executor::kMaxContext.
 void add_ctx_option(CLI::App* cmd, int64_t& n_ctx, const std::string& what);
 
 void add_info(CLI::App& app);

@@ -8,7 +8,6 @@
 #include "cli/run_text.h"
 #include "cli/serve_model.h"
 #include "compile/weights_file.h"
-#include "util/error.h"
 
 namespace forge {
 
