@@ -69,8 +69,8 @@ protected:
     // forge::Error.
     void check_steps(std::span<const SeqStep> seqs) const;
     // forward()'s block table, 0, 1, 2, ..., for a context of n_ctx, once the context is checked:
-    // positive, positions and block ids within kMaxContext, and no more than kv_blocks blocks of block_size hold (kv_blocks 0: just enough, and set to
-    // that count). Throws forge::Error.
+    // positive, positions and block ids within kMaxContext, and no more than kv_blocks blocks of
+    // block_size hold (kv_blocks 0: just enough, and set to that count). Throws forge::Error.
     static std::vector<int32_t> own_block_table(int64_t n_ctx, int64_t block_size, int64_t& kv_blocks);
 };
 
